@@ -1,0 +1,104 @@
+/* sluice/function.h: the C ABI between Sluice and a native function.
+ *
+ * A native function is a shared object that exports
+ *
+ *   int sluice_function_invoke(const sluice_invocation* inv);
+ *
+ * Sluice calls it once per attempt, possibly from several threads at once
+ * (up to the function's concurrency), so the function must be thread-safe.
+ * Everything reachable from `inv` is owned by Sluice and valid only until the
+ * call returns. The function reports its result with sluice_set_output() or
+ * sluice_set_error() and returns 0; a non-zero return without an error set is
+ * reported as error type "FunctionError".
+ *
+ * The shared object needs no symbols from the host: every host service is
+ * reached through `inv->host_api`, so the ABI is stable across compilers and
+ * standard libraries. C++ authors use the wrapper in sluice/function.hpp.
+ */
+#ifndef SLUICE_FUNCTION_H_
+#define SLUICE_FUNCTION_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on any incompatible change of the structures below. */
+#define SLUICE_ABI_VERSION 1
+
+#define SLUICE_EXPORT __attribute__((visibility("default")))
+
+/* One metadata entry passed by the caller. */
+typedef struct sluice_metadata_entry {
+  const char* key;
+  const char* value;
+} sluice_metadata_entry;
+
+/* Host services. Each takes the opaque `host` pointer of the invocation. */
+typedef struct sluice_host_api {
+  /* Copies `len` bytes as the invocation's output; later calls replace it. */
+  void (*set_output)(void* host, const uint8_t* data, size_t len);
+  /* Marks the invocation failed with an error type and a message (both
+   * NUL-terminated, copied). */
+  void (*set_error)(void* host, const char* type, const char* message);
+  /* Non-zero once the invocation was cancelled or its deadline passed; a
+   * long-running function should poll it and return early. */
+  int (*is_cancelled)(void* host);
+} sluice_host_api;
+
+/* One attempt of one invocation. */
+typedef struct sluice_invocation {
+  uint32_t abi_version; /* SLUICE_ABI_VERSION of the host. */
+  const char* invocation_id;
+  const char* function_name;
+  uint64_t function_version;
+  uint32_t attempt;           /* 1 for the first attempt. */
+  int64_t deadline_unix_ms;   /* Wall-clock deadline of this attempt. */
+  const uint8_t* input;
+  size_t input_len;
+  const sluice_metadata_entry* metadata;
+  size_t metadata_count;
+  void* host;
+  const sluice_host_api* host_api;
+} sluice_invocation;
+
+/* The entry point every native function exports (the name can be changed
+ * with the spec's entry_point). */
+typedef int (*sluice_function_fn)(const sluice_invocation* inv);
+
+static inline void sluice_set_output(const sluice_invocation* inv,
+                                     const void* data, size_t len) {
+  inv->host_api->set_output(inv->host, (const uint8_t*)data, len);
+}
+
+static inline void sluice_set_error(const sluice_invocation* inv,
+                                    const char* type, const char* message) {
+  inv->host_api->set_error(inv->host, type, message);
+}
+
+static inline int sluice_is_cancelled(const sluice_invocation* inv) {
+  return inv->host_api->is_cancelled(inv->host);
+}
+
+/* Returns the value of metadata `key`, or NULL. */
+static inline const char* sluice_metadata(const sluice_invocation* inv,
+                                          const char* key) {
+  for (size_t i = 0; i < inv->metadata_count; ++i) {
+    const char* a = inv->metadata[i].key;
+    const char* b = key;
+    while (*a != '\0' && *a == *b) {
+      ++a;
+      ++b;
+    }
+    if (*a == *b) return inv->metadata[i].value;
+  }
+  return NULL;
+}
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SLUICE_FUNCTION_H_ */

@@ -1,0 +1,40 @@
+// Server: everything `sluice serve` runs in one process: the gRPC gateway,
+// the function registry, the store, the dispatcher and executors, and the
+// metrics endpoint.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace sluice {
+
+struct ServerOptions {
+  // gRPC listen address; port 0 picks a free port.
+  std::string listen = "127.0.0.1:50051";
+  // Prometheus /metrics listen address; port 0 picks a free port.
+  std::string metrics_listen = "127.0.0.1:9464";
+  // RocksDB store, artifacts and temporary uploads live here.
+  std::string data_dir = "./sluice-data";
+  // Largest invocation payload accepted.
+  size_t max_payload_bytes = 6 * 1024 * 1024;
+  // Largest artifact accepted by Deploy.
+  size_t max_artifact_bytes = 64 * 1024 * 1024;
+  // Threads that run invocations; bounds how many run at once in total.
+  int executor_threads = 64;
+  // When set, written once serving with {"grpc_port": P, "metrics_port": M}
+  // (written to a temporary name, then renamed).
+  std::string ready_file;
+  // Manifests deployed at start-up; a function whose spec and artifact
+  // equal its latest version is left as it is.
+  std::vector<std::string> manifests;
+};
+
+// RunServer serves until SIGINT or SIGTERM, then stops and returns OK.
+// Returns an error when start-up fails (store cannot be opened, address in
+// use, bad manifest), with a message fit for the command line.
+absl::Status RunServer(const ServerOptions& options);
+
+}  // namespace sluice

@@ -1,0 +1,89 @@
+// Store: the durable home of function versions and background invocations.
+//
+// The interface is storage-agnostic; RocksDbStore (rocksdb_store.h) is the
+// embedded implementation and MemoryStore (memory_store.h) keeps everything
+// in memory for tests. Both pass one conformance suite
+// (tests/runtime/store_conformance_test.cc).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sluice/v1/functions.pb.h"
+#include "sluice/v1/invocations.pb.h"
+
+namespace sluice {
+
+// WriteBatch collects writes that a Store applies atomically. Not
+// thread-safe; cheap to move.
+class WriteBatch {
+ public:
+  struct Op {
+    enum class Kind { kPutFunction, kDeleteFunction, kPutInvocation, kDeleteInvocation };
+    Kind kind;
+    std::string key;                  // function name or invocation id
+    v1::Function function;            // kPutFunction
+    v1::Invocation invocation;        // kPutInvocation
+  };
+
+  // PutFunction stores one version; the key is (name, version).
+  void PutFunction(const v1::Function& function);
+  // DeleteFunction removes every version of `name`.
+  void DeleteFunction(const std::string& name);
+  // PutInvocation inserts or replaces the invocation with the same id.
+  void PutInvocation(const v1::Invocation& invocation);
+  void DeleteInvocation(const std::string& id);
+  // Append moves all of `other`'s writes after this batch's own.
+  void Append(WriteBatch&& other);
+
+  bool empty() const { return ops_.empty(); }
+  size_t size() const { return ops_.size(); }
+  const std::vector<Op>& ops() const { return ops_; }
+
+ private:
+  std::vector<Op> ops_;
+};
+
+// InvocationFilter selects invocations for Store::ListInvocations.
+struct InvocationFilter {
+  std::string function;  // empty: any function
+  v1::InvocationState state = v1::INVOCATION_STATE_UNSPECIFIED;  // any state
+  // Only ids ordered strictly before this one (ids sort by creation time);
+  // empty starts from the newest.
+  std::string before_id;
+  size_t limit = 100;
+};
+
+// Store is thread-safe: any method may be called from any thread at once.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Commit applies `batch` atomically. When it returns OK the writes are
+  // durable: they survive a crash of the process and of the machine.
+  virtual absl::Status Commit(const WriteBatch& batch) = 0;
+
+  // GetFunction returns version `version` of `name`, or the latest version
+  // when `version` is 0. NotFound when there is none.
+  virtual absl::StatusOr<v1::Function> GetFunction(const std::string& name,
+                                                   uint64_t version) = 0;
+  // ListFunctions returns the latest version of every function, by name.
+  virtual absl::StatusOr<std::vector<v1::Function>> ListFunctions() = 0;
+
+  // GetInvocation returns the invocation `id`, or NotFound.
+  virtual absl::StatusOr<v1::Invocation> GetInvocation(const std::string& id) = 0;
+  // ListInvocations returns matching invocations, newest (largest id) first.
+  virtual absl::StatusOr<std::vector<v1::Invocation>> ListInvocations(
+      const InvocationFilter& filter) = 0;
+  // ForEachUnfinished calls `fn` for every PENDING or RUNNING invocation,
+  // oldest first. Used once at start-up to recover the queue.
+  virtual absl::Status ForEachUnfinished(
+      const std::function<void(const v1::Invocation&)>& fn) = 0;
+};
+
+}  // namespace sluice
