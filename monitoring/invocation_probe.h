@@ -1,7 +1,11 @@
 // InvocationProbe: the metrics of queueing and running invocations.
 //
 // Business logic reports events to the probe; only the probe touches
-// prometheus-cpp. Thread-safe. The registry must outlive the probe.
+// prometheus-cpp. Thread-safe. The registry must outlive the probe. The series
+// of a function appear at its first event and stay in the registry after the
+// probe is destroyed. Label values are bounded: `function` is a deployed
+// function's name and `outcome` one of a small fixed set, never an id or an
+// error message. Negative durations count as zero.
 #pragma once
 
 #include <memory>
@@ -14,6 +18,10 @@ namespace sluice {
 
 class InvocationProbe {
  public:
+  // Registers the families in `registry`. Precondition: `registry` holds no
+  // family of the same name and another type; a registry with
+  // InsertBehavior::Merge (the default) may be shared by several probes,
+  // whose events then add up.
   explicit InvocationProbe(prometheus::Registry& registry);
   ~InvocationProbe();
   InvocationProbe(const InvocationProbe&) = delete;
@@ -31,14 +39,13 @@ class InvocationProbe {
   // "timeout", "cancelled") after running `duration`
   // (sluice_invocations_total{function,outcome} +1,
   // sluice_invocation_duration_seconds observed, in-flight -1).
-  void OnFinished(const std::string& function, const std::string& outcome,
-                  absl::Duration duration);
+  void OnFinished(const std::string& function, const std::string& outcome, absl::Duration duration);
   // An invocation was refused because the queue of `function` was full
   // (sluice_invocations_rejected_total{function} +1).
   void OnRejected(const std::string& function);
 
  private:
-  struct Families;
+  class Families;
   std::unique_ptr<Families> families_;
 };
 

@@ -9,16 +9,21 @@
 
 namespace sluice {
 
-// MetricsServer owns an HTTP listener. Thread-safe; stops when destroyed.
+// MetricsServer owns an HTTP listener serving the text exposition format.
+// Thread-safe; stops listening when destroyed, which may block for up to
+// about two seconds (civetweb's poll interval). Shares ownership of the
+// registry it serves.
 class MetricsServer {
  public:
   // Start listens on `address` ("host:port"; port 0 picks a free port) and
-  // serves `registry` at /metrics. Unavailable when the address cannot be bound.
+  // serves `registry` at /metrics. Unavailable when the address cannot be
+  // bound (in use, not local, unresolvable); InvalidArgument when `registry`
+  // is null or `address` is empty or lists several addresses.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
       const std::string& address, std::shared_ptr<prometheus::Registry> registry);
   virtual ~MetricsServer() = default;
 
-  // The port actually bound.
+  // The port actually bound (the chosen one when Start was given port 0).
   virtual int port() const = 0;
 };
 

@@ -19,8 +19,8 @@
 
 namespace sluice {
 
-// WriteBatch collects writes that a Store applies atomically. Not
-// thread-safe; cheap to move.
+// WriteBatch collects writes that a Store applies atomically, in the order
+// they were added. Not thread-safe; cheap to move.
 class WriteBatch {
  public:
   struct Op {
@@ -31,15 +31,25 @@ class WriteBatch {
     v1::Invocation invocation;        // kPutInvocation
   };
 
-  // PutFunction stores one version; the key is (name, version).
+  // PutFunction stores one version; the key is (spec.name, version). A
+  // store rejects the batch if the name is empty or contains '/', or if the
+  // version is 0.
   void PutFunction(const v1::Function& function);
-  // DeleteFunction removes every version of `name`.
+  // DeleteFunction removes every version of `name`, including versions put
+  // earlier in the same batch.
   void DeleteFunction(const std::string& name);
-  // PutInvocation inserts or replaces the invocation with the same id.
+  // PutInvocation inserts or replaces the invocation with the same id. A
+  // store rejects the batch if the id is empty.
   void PutInvocation(const v1::Invocation& invocation);
+  // DeleteInvocation removes the invocation `id`, if there is one.
   void DeleteInvocation(const std::string& id);
-  // Append moves all of `other`'s writes after this batch's own.
+  // Append moves all of `other`'s writes after this batch's own and leaves
+  // `other` empty.
   void Append(WriteBatch&& other);
+
+  // Validate returns InvalidArgument naming the first malformed write (see
+  // above), else OK. Store::Commit calls it before applying anything.
+  absl::Status Validate() const;
 
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
@@ -64,8 +74,10 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Commit applies `batch` atomically. When it returns OK the writes are
-  // durable: they survive a crash of the process and of the machine.
+  // Commit applies `batch` atomically: either every write or none. When it
+  // returns OK the writes are durable: they survive a crash of the process
+  // and of the machine. InvalidArgument (and nothing applied) when a write is
+  // malformed (see WriteBatch). An empty batch is OK and writes nothing.
   virtual absl::Status Commit(const WriteBatch& batch) = 0;
 
   // GetFunction returns version `version` of `name`, or the latest version
@@ -77,11 +89,14 @@ class Store {
 
   // GetInvocation returns the invocation `id`, or NotFound.
   virtual absl::StatusOr<v1::Invocation> GetInvocation(const std::string& id) = 0;
-  // ListInvocations returns matching invocations, newest (largest id) first.
+  // ListInvocations returns at most `filter.limit` matching invocations,
+  // newest (largest id) first.
   virtual absl::StatusOr<std::vector<v1::Invocation>> ListInvocations(
       const InvocationFilter& filter) = 0;
   // ForEachUnfinished calls `fn` for every PENDING or RUNNING invocation,
-  // oldest first. Used once at start-up to recover the queue.
+  // oldest first, on the calling thread and with no store lock held (`fn`
+  // may call back into the store). Used once at start-up to recover the
+  // queue.
   virtual absl::Status ForEachUnfinished(
       const std::function<void(const v1::Invocation&)>& fn) = 0;
 };

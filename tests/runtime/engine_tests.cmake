@@ -1,0 +1,9 @@
+# Tests of sluice_runtime. Included from tests/runtime/CMakeLists.txt.
+sluice_test(dispatcher_test ${CMAKE_CURRENT_LIST_DIR}/dispatcher_test.cc sluice_runtime)
+sluice_test(function_registry_test ${CMAKE_CURRENT_LIST_DIR}/function_registry_test.cc
+  sluice_runtime sluice_test_support)
+sluice_test(invocation_service_test ${CMAKE_CURRENT_LIST_DIR}/invocation_service_test.cc
+  sluice_runtime sluice_test_support)
+sluice_test(timer_queue_test ${CMAKE_CURRENT_LIST_DIR}/timer_queue_test.cc sluice_runtime)
+add_dependencies(function_registry_test echo fail sleep)
+add_dependencies(invocation_service_test echo fail sleep)

@@ -1,0 +1,194 @@
+// Command-line grammar of `sluice`: global options, subcommands and their
+// flags, wired to the command implementations.
+#include "cli/app.h"
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "cli/client.h"
+#include "cli/deploy_command.h"
+#include "cli/exit_codes.h"
+#include "cli/function_commands.h"
+#include "cli/invocation_commands.h"
+#include "cli/invoke_command.h"
+
+namespace sluice::cli {
+namespace {
+
+std::string FailureMessage(const CLI::App* /*app*/, const CLI::Error& error) {
+  return std::string("error: ") + error.what() + "\nRun with --help for more information.\n";
+}
+
+// OnePerFlag makes a repeatable option take one value per occurrence, so
+// that `--meta a=1 NAME` leaves NAME to the positional argument.
+CLI::Option* OnePerFlag(CLI::Option* option) { return option->allow_extra_args(false); }
+
+}  // namespace
+
+int RunCli(int argc, const char* const argv[], Console& console, const ServeFunction& serve) {
+  CLI::App app("Sluice: deploy, invoke and follow serverless functions.", "sluice");
+  app.footer(std::string("\n") + kExitCodesHelp);
+  app.failure_message(FailureMessage);
+  app.require_subcommand(1);
+  // Global options may also follow the subcommand.
+  app.fallthrough();
+
+  ClientConfig config;
+  std::string output = "text";
+  app.add_option("--server", config.server, "Address of the sluice gRPC API (host:port)")
+      ->envname(kServerEnv)
+      ->capture_default_str();
+  app.add_option("-o,--output", output, "Output format of client commands: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+
+  // The chosen subcommand's callback stores what to run here.
+  std::function<int()> run;
+
+  // serve
+  ServerOptions server_options;
+  CLI::App* serve_command =
+      app.add_subcommand("serve", "Run the gateway, queue and executors in this process");
+  serve_command->add_option("--listen", server_options.listen, "gRPC listen address")
+      ->capture_default_str();
+  serve_command
+      ->add_option("--metrics-listen", server_options.metrics_listen,
+                   "Prometheus /metrics listen address")
+      ->capture_default_str();
+  serve_command->add_option("--data-dir", server_options.data_dir, "Store and artifact directory")
+      ->capture_default_str();
+  serve_command
+      ->add_option("--max-payload-bytes", server_options.max_payload_bytes,
+                   "Largest invocation payload accepted")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_command
+      ->add_option("--max-artifact-bytes", server_options.max_artifact_bytes,
+                   "Largest artifact accepted by deploy")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_command
+      ->add_option("--executor-threads", server_options.executor_threads,
+                   "Threads that run invocations")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve_command->add_option("--ready-file", server_options.ready_file,
+                            "Write {\"grpc_port\": P, \"metrics_port\": M} here once serving");
+  OnePerFlag(serve_command->add_option("-f,--manifest", server_options.manifests,
+                                       "Deploy this sluice.yaml at start-up (repeatable)"));
+  serve_command->callback([&] { run = [&] { return RunServe(server_options, serve, console); }; });
+
+  // deploy
+  DeployFlags deploy;
+  CLI::App* deploy_command = app.add_subcommand(
+      "deploy", "Deploy a function from flags, or every function of a manifest (-f)");
+  deploy_command->add_option("name", deploy.name,
+                             "Function name (with -f: deploy only this function of the manifest)");
+  CLI::Option* manifest = deploy_command->add_option("-f,--manifest", deploy.manifest,
+                                                     "Deploy the functions of this sluice.yaml");
+  const auto spec_option = [&](CLI::Option* option) { return option->excludes(manifest); };
+  spec_option(deploy_command->add_option("--artifact", deploy.artifact,
+                                         "Shared object to upload (required without -f)"));
+  spec_option(deploy_command->add_option("--runtime", deploy.runtime, "Runtime: native"))
+      ->capture_default_str();
+  spec_option(deploy_command->add_option("--entry-point", deploy.entry_point,
+                                         "Exported entry point (default sluice_function_invoke)"));
+  spec_option(deploy_command->add_option("--concurrency", deploy.concurrency,
+                                         "Invocations that may run at once"))
+      ->check(CLI::PositiveNumber);
+  spec_option(deploy_command->add_option("--max-queue", deploy.max_queue,
+                                         "Invocations that may wait in the queue"))
+      ->check(CLI::PositiveNumber);
+  spec_option(deploy_command->add_option("--timeout", deploy.timeout,
+                                         "How long one attempt may run, e.g. 500ms, 10s, 1m30s"));
+  spec_option(OnePerFlag(deploy_command->add_option(
+      "--env", deploy.env, "Environment variable KEY=VALUE for the function (repeatable)")));
+  spec_option(deploy_command->add_option("--isolation", deploy.isolation, "Isolation: none"));
+  spec_option(deploy_command->add_option("--description", deploy.description, "Description"));
+  deploy_command->callback([&] { run = [&] { return RunDeploy(deploy, config, console); }; });
+
+  // ls
+  CLI::App* ls_command = app.add_subcommand("ls", "List functions (latest version of each)");
+  ls_command->callback([&] { run = [&] { return RunListFunctions(config, console); }; });
+
+  // describe
+  std::string describe_name;
+  uint64_t describe_version = 0;
+  CLI::App* describe_command = app.add_subcommand("describe", "Describe a function version");
+  describe_command->add_option("name", describe_name, "Function name")->required();
+  describe_command->add_option("--version", describe_version, "Version (default: the latest)");
+  describe_command->callback([&] {
+    run = [&] { return RunDescribeFunction(describe_name, describe_version, config, console); };
+  });
+
+  // rm
+  std::string rm_name;
+  CLI::App* rm_command = app.add_subcommand("rm", "Delete a function and all its versions");
+  rm_command->add_option("name", rm_name, "Function name")->required();
+  rm_command->callback([&] { run = [&] { return RunRemoveFunction(rm_name, config, console); }; });
+
+  // invoke
+  InvokeFlags invoke;
+  std::string invoke_data;
+  CLI::App* invoke_command = app.add_subcommand(
+      "invoke", "Run a function and print its output (--async: queue it and print the id)");
+  invoke_command->add_option("name", invoke.function, "Function name")->required();
+  invoke_command->add_option("--version", invoke.version, "Version (default: the latest)");
+  CLI::Option* data_option = invoke_command->add_option(
+      "--data", invoke_data,
+      "Payload: a string, @FILE, or - for stdin (default: stdin when it is not a terminal)");
+  invoke_command->add_flag("--async", invoke.async, "Queue the invocation and print its id");
+  OnePerFlag(invoke_command->add_option("--meta", invoke.meta,
+                                        "Metadata KEY=VALUE passed to the function (repeatable)"));
+  invoke_command->add_option("--timeout", invoke.timeout,
+                             "Give up waiting for the server after this long, e.g. 30s");
+  invoke_command->callback([&] {
+    if (data_option->count() > 0) invoke.data = invoke_data;
+    run = [&] { return RunInvoke(invoke, config, console); };
+  });
+
+  // get, watch, cancel
+  std::string invocation_id;
+  CLI::App* get_command =
+      app.add_subcommand("get", "Show a background invocation with its timeline");
+  get_command->add_option("id", invocation_id, "Invocation id")->required();
+  get_command->callback(
+      [&] { run = [&] { return RunGetInvocation(invocation_id, config, console); }; });
+  CLI::App* watch_command =
+      app.add_subcommand("watch", "Print each state change of an invocation until it finishes");
+  watch_command->add_option("id", invocation_id, "Invocation id")->required();
+  watch_command->callback(
+      [&] { run = [&] { return RunWatchInvocation(invocation_id, config, console); }; });
+  CLI::App* cancel_command = app.add_subcommand("cancel", "Cancel a pending or running invocation");
+  cancel_command->add_option("id", invocation_id, "Invocation id")->required();
+  cancel_command->callback(
+      [&] { run = [&] { return RunCancelInvocation(invocation_id, config, console); }; });
+
+  // invocations
+  InvocationListFlags list;
+  CLI::App* list_command =
+      app.add_subcommand("invocations", "List background invocations, newest first");
+  list_command->add_option("--function", list.function, "Only this function");
+  list_command->add_option("--state", list.state, "Only this state")
+      ->check(CLI::IsMember({"pending", "running", "succeeded", "failed", "cancelled"},
+                            CLI::ignore_case));
+  list_command->add_option("--limit", list.limit, "At most this many")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  list_command->callback([&] { run = [&] { return RunListInvocations(list, config, console); }; });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int code = app.exit(error, console.out, console.err);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  config.format = output == "json" ? OutputFormat::kJson : OutputFormat::kText;
+  if (!run) return kExitUsage;  // unreachable: a subcommand is required
+  return run();
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,136 @@
+// `sluice deploy`: builds specs from flags or a manifest and streams
+// artifacts to Functions.Deploy.
+#include "cli/deploy_command.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <map>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "cli/artifact_file.h"
+#include "cli/exit_codes.h"
+#include "cli/payload.h"
+#include "sluice/v1/functions.grpc.pb.h"
+
+namespace sluice::cli {
+namespace {
+
+absl::StatusOr<ManifestEntry> EntryFromFlags(const DeployFlags& flags) {
+  if (flags.name.empty()) {
+    return absl::InvalidArgumentError("deploy needs a function NAME (or -f MANIFEST)");
+  }
+  if (flags.artifact.empty()) {
+    return absl::InvalidArgumentError("deploy needs --artifact FILE (or -f MANIFEST)");
+  }
+  ManifestEntry entry;
+  entry.artifact_path = flags.artifact;
+  v1::FunctionSpec& spec = entry.spec;
+  spec.set_name(flags.name);
+  if (flags.runtime != "native") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--runtime \"", flags.runtime, "\" is not supported (only \"native\")"));
+  }
+  spec.set_runtime(v1::RUNTIME_NATIVE);
+  spec.set_entry_point(flags.entry_point);
+  spec.set_concurrency(flags.concurrency);
+  spec.set_max_queue(flags.max_queue);
+  if (!flags.timeout.empty()) {
+    absl::StatusOr<absl::Duration> timeout = ParsePositiveDuration(flags.timeout, "--timeout");
+    if (!timeout.ok()) return timeout.status();
+    *spec.mutable_timeout() =
+        google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(*timeout));
+  }
+  absl::StatusOr<std::map<std::string, std::string>> env = ParseKeyValues(flags.env, "--env");
+  if (!env.ok()) return env.status();
+  spec.mutable_env()->insert(env->begin(), env->end());
+  if (flags.isolation == "none") {
+    spec.set_isolation(v1::ISOLATION_NONE);
+  } else if (!flags.isolation.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--isolation \"", flags.isolation, "\" is not supported (only \"none\")"));
+  }
+  spec.set_description(flags.description);
+  return entry;
+}
+
+// Upload runs one Deploy stream. On failure reports and returns the exit
+// code; on success fills `response`.
+int Upload(v1::Functions::Stub& stub, const ManifestEntry& entry, const ClientConfig& config,
+           Console& console, v1::DeployResponse& response) {
+  absl::StatusOr<ArtifactDigest> digest = DigestArtifact(entry.artifact_path);
+  if (!digest.ok()) {
+    return ReportError(absl::StrCat(entry.spec.name(), ": artifact ", digest.status().message()),
+                       kExitUsage, console);
+  }
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientWriter<v1::DeployRequest>> stream = stub.Deploy(&context, &response);
+  v1::DeployRequest request;
+  v1::DeploySpec& deploy_spec = *request.mutable_spec();
+  *deploy_spec.mutable_spec() = entry.spec;
+  deploy_spec.set_sha256(digest->sha256);
+  deploy_spec.set_artifact_size(digest->size);
+  bool open = stream->Write(request);
+  absl::Status read;
+  if (open) {
+    read = ForEachChunk(entry.artifact_path, kArtifactChunkBytes, [&](absl::string_view chunk) {
+      v1::DeployRequest chunk_request;
+      chunk_request.set_chunk(chunk.data(), chunk.size());
+      open = stream->Write(chunk_request);
+      return open;
+    });
+  }
+  if (!read.ok() && !absl::IsCancelled(read)) {
+    // The file changed under us; abandon the stream so nothing is deployed.
+    context.TryCancel();
+    stream->Finish();
+    return ReportError(absl::StrCat(entry.spec.name(), ": artifact ", read.message()), kExitUsage,
+                       console);
+  }
+  if (open) stream->WritesDone();
+  const grpc::Status status = stream->Finish();
+  if (!status.ok()) {
+    return ReportRpcFailure(status, context, config, console,
+                            absl::StrCat("deploying ", entry.spec.name()));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ManifestEntry>> DeployEntries(const DeployFlags& flags) {
+  if (flags.manifest.empty()) {
+    absl::StatusOr<ManifestEntry> entry = EntryFromFlags(flags);
+    if (!entry.ok()) return entry.status();
+    return std::vector<ManifestEntry>{*std::move(entry)};
+  }
+  absl::StatusOr<std::vector<ManifestEntry>> entries = LoadManifest(flags.manifest);
+  if (!entries.ok() || flags.name.empty()) return entries;
+  for (ManifestEntry& entry : *entries) {
+    if (entry.spec.name() == flags.name) return std::vector<ManifestEntry>{std::move(entry)};
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(flags.manifest, ": has no function named \"", flags.name, "\""));
+}
+
+int RunDeploy(const DeployFlags& flags, const ClientConfig& config, Console& console) {
+  absl::StatusOr<std::vector<ManifestEntry>> entries = DeployEntries(flags);
+  if (!entries.ok()) return ReportError(entries.status().message(), kExitUsage, console);
+  v1::Functions::Stub stub(OpenChannel(config.server));
+  for (const ManifestEntry& entry : *entries) {
+    v1::DeployResponse response;
+    if (const int code = Upload(stub, entry, config, console, response); code != kExitOk) {
+      return code;
+    }
+    if (config.format == OutputFormat::kJson) {
+      if (const int code = PrintJson(response, console); code != kExitOk) return code;
+    } else {
+      console.out << "deployed " << response.function().spec().name() << " version "
+                  << response.function().version() << " sha256 " << response.function().sha256()
+                  << std::endl;
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,44 @@
+// `sluice deploy`: upload functions from flags or from a manifest.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cli/client.h"
+#include "cli/console.h"
+#include "runtime/manifest.h"
+
+namespace sluice::cli {
+
+// DeployFlags are the flags of `sluice deploy`. Either `manifest` is set
+// (and `name`, when set, picks one function of it), or `name` and `artifact`
+// with the optional spec fields.
+struct DeployFlags {
+  std::string name;
+  std::string manifest;
+  std::string artifact;
+  std::string runtime = "native";
+  std::string entry_point;
+  uint32_t concurrency = 0;      // 0: the server's default
+  uint32_t max_queue = 0;        // 0: the server's default
+  std::string timeout;           // empty: the server's default
+  std::vector<std::string> env;  // KEY=VALUE
+  std::string isolation;         // empty: the server's default
+  std::string description;
+};
+
+// DeployEntries turns the flags into the functions to deploy, in order.
+// INVALID_ARGUMENT for missing or malformed flags, a bad manifest, or a name
+// the manifest lacks; NOT_FOUND when the manifest file does not exist.
+// Nothing is read from the artifact files.
+absl::StatusOr<std::vector<ManifestEntry>> DeployEntries(const DeployFlags& flags);
+
+// RunDeploy deploys every entry, one Deploy stream each (the spec with the
+// artifact's SHA-256 and size, then 1 MiB chunks), and prints
+// "deployed NAME version N sha256 HASH" per function (JSON: the
+// DeployResponse). Stops at the first failure. Returns the exit code.
+int RunDeploy(const DeployFlags& flags, const ClientConfig& config, Console& console);
+
+}  // namespace sluice::cli

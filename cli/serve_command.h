@@ -1,0 +1,20 @@
+// `sluice serve`: run the whole server in this process.
+#pragma once
+
+#include <functional>
+
+#include "absl/status/status.h"
+#include "cli/console.h"
+#include "gateway/server.h"
+
+namespace sluice::cli {
+
+// ServeFunction runs a server until it stops; sluice::RunServer in the
+// binary, a fake in tests.
+using ServeFunction = std::function<absl::Status(const ServerOptions& options)>;
+
+// RunServe calls `serve` with `options`. Returns 0 when it stops cleanly;
+// otherwise prints "error: <message>" on console.err and returns 1.
+int RunServe(const ServerOptions& options, const ServeFunction& serve, Console& console);
+
+}  // namespace sluice::cli

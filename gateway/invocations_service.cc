@@ -1,0 +1,262 @@
+#include "gateway/invocations_service.h"
+
+#include <atomic>
+#include <deque>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "gateway/status.h"
+
+namespace sluice {
+namespace {
+
+constexpr uint32_t kDefaultPageSize = 100;
+constexpr uint32_t kMaxPageSize = 1000;
+
+InvokeArgs ArgsOf(const v1::InvokeRequest& request) {
+  InvokeArgs args;
+  args.function = request.function();
+  args.version = request.version();
+  args.payload = request.payload();
+  for (const auto& [key, value] : request.metadata()) args.metadata.emplace_back(key, value);
+  return args;
+}
+
+bool IsTerminal(v1::InvocationState state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
+}
+
+// InvokeReactor answers a synchronous invocation, and cancels it when the
+// client goes away. It frees itself after both its constructor and OnDone
+// have run, whichever is last, since the answer may come before the
+// constructor returns.
+class InvokeReactor final : public grpc::ServerUnaryReactor {
+ public:
+  InvokeReactor(grpc::CallbackServerContext* context, const v1::InvokeRequest& request,
+                v1::InvokeResponse* response, InvocationService* invocations)
+      : context_(context), response_(response) {
+    const absl::Time deadline =
+        context->deadline() == std::chrono::system_clock::time_point::max()
+            ? absl::InfiniteFuture()
+            : absl::FromChrono(context->deadline());
+    std::shared_ptr<SyncCall> call = invocations->InvokeSync(
+        ArgsOf(request), deadline,
+        [this](absl::StatusOr<SyncResult> result) { Answer(std::move(result)); });
+    {
+      absl::MutexLock lock(&mu_);
+      call_ = std::move(call);
+    }
+    Unref();
+  }
+
+  void OnCancel() override {
+    std::shared_ptr<SyncCall> call;
+    {
+      absl::MutexLock lock(&mu_);
+      call = call_;
+    }
+    if (call) call->Cancel();
+  }
+
+  void OnDone() override { Unref(); }
+
+ private:
+  void Answer(absl::StatusOr<SyncResult> result) {
+    if (!result.ok()) {
+      Finish(ToGrpcStatus(result.status()));
+      return;
+    }
+    response_->set_invocation_id(result->invocation_id);
+    response_->set_version(result->version);
+    *response_->mutable_duration() = google::protobuf::util::TimeUtil::NanosecondsToDuration(
+        absl::ToInt64Nanoseconds(result->duration));
+    if (!result->result.ok) {
+      context_->AddTrailingMetadata(kErrorTypeKey, result->result.error_type);
+      Finish(grpc::Status(grpc::StatusCode::UNKNOWN,
+                          absl::StrCat(result->result.error_type, ": ",
+                                       result->result.error_message)));
+      return;
+    }
+    response_->set_output(std::move(result->result.output));
+    Finish(grpc::Status::OK);
+  }
+
+  void Unref() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+  grpc::CallbackServerContext* const context_;
+  v1::InvokeResponse* const response_;
+  std::atomic<int> refs_{2};  // the constructor and OnDone
+  absl::Mutex mu_;
+  std::shared_ptr<SyncCall> call_ ABSL_GUARDED_BY(mu_);
+};
+
+// WatchReactor streams an invocation: its state now, then every change, and
+// finishes after a terminal state. Updates are sent in order, each once:
+// one whose timeline is no longer than the last sent is skipped.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::Invocation> {
+ public:
+  WatchReactor(const std::string& id, InvocationService* invocations, WatchHub* watchers,
+               WorkPool* pool)
+      : id_(id), watchers_(watchers) {
+    subscription_ = watchers_->Subscribe(id_, [this](const v1::Invocation& inv) { Push(inv); });
+    absl::Status scheduled = pool->Schedule([this, invocations] {
+      absl::StatusOr<v1::Invocation> now = invocations->Get(id_);
+      if (!now.ok()) {
+        FinishOnce(ToGrpcStatus(now.status()));
+        return;
+      }
+      Push(*now);
+    });
+    if (!scheduled.ok()) FinishOnce(ToGrpcStatus(scheduled));
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
+      return;
+    }
+    WriteNextLocked();
+  }
+
+  void OnCancel() override { FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled")); }
+
+  void OnDone() override {
+    watchers_->Unsubscribe(id_, subscription_);
+    delete this;
+  }
+
+ private:
+  void Push(const v1::Invocation& inv) {
+    absl::MutexLock lock(&mu_);
+    pending_.push_back(inv);
+    WriteNextLocked();
+  }
+
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_) return;
+    while (!pending_.empty()) {
+      v1::Invocation next = std::move(pending_.front());
+      pending_.pop_front();
+      if (next.timeline_size() <= sent_timeline_) continue;
+      sent_timeline_ = next.timeline_size();
+      sent_terminal_ = IsTerminal(next.state());
+      current_ = std::move(next);
+      writing_ = true;
+      StartWrite(&current_);
+      return;
+    }
+    if (sent_terminal_) FinishLocked(grpc::Status::OK);
+  }
+
+  void FinishOnce(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(status);
+  }
+
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  const std::string id_;
+  WatchHub* const watchers_;
+  uint64_t subscription_ = 0;
+  absl::Mutex mu_;
+  std::deque<v1::Invocation> pending_ ABSL_GUARDED_BY(mu_);
+  v1::Invocation current_ ABSL_GUARDED_BY(mu_);
+  int sent_timeline_ ABSL_GUARDED_BY(mu_) = 0;
+  bool sent_terminal_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* InvocationsService::Invoke(grpc::CallbackServerContext* context,
+                                                     const v1::InvokeRequest* request,
+                                                     v1::InvokeResponse* response) {
+  return new InvokeReactor(context, *request, response, invocations_);
+}
+
+grpc::ServerUnaryReactor* InvocationsService::InvokeAsync(grpc::CallbackServerContext* context,
+                                                          const v1::InvokeRequest* request,
+                                                          v1::InvokeAsyncResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  invocations_->InvokeAsync(ArgsOf(*request),
+                            [reactor, response](absl::StatusOr<std::string> id) {
+                              if (id.ok()) response->set_invocation_id(*std::move(id));
+                              reactor->Finish(ToGrpcStatus(id.status()));
+                            });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InvocationsService::Get(grpc::CallbackServerContext* context,
+                                                  const v1::GetInvocationRequest* request,
+                                                  v1::Invocation* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status scheduled = pool_->Schedule([this, reactor, request, response] {
+    absl::StatusOr<v1::Invocation> inv = invocations_->Get(request->id());
+    if (inv.ok()) *response = *std::move(inv);
+    reactor->Finish(ToGrpcStatus(inv.status()));
+  });
+  if (!scheduled.ok()) reactor->Finish(ToGrpcStatus(scheduled));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InvocationsService::List(grpc::CallbackServerContext* context,
+                                                   const v1::ListInvocationsRequest* request,
+                                                   v1::ListInvocationsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  InvocationFilter filter;
+  filter.function = request->function();
+  filter.state = request->state();
+  filter.before_id = request->page_token();
+  const uint32_t page = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
+  if (page > kMaxPageSize) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 absl::StrCat("page_size: ", page, " is over the limit of ",
+                                              kMaxPageSize)));
+    return reactor;
+  }
+  // One more than asked tells whether there is a next page.
+  filter.limit = page + 1;
+  absl::Status scheduled = pool_->Schedule([this, reactor, response, filter, page] {
+    absl::StatusOr<std::vector<v1::Invocation>> list = invocations_->List(filter);
+    if (list.ok()) {
+      const bool more = list->size() > page;
+      if (more) list->resize(page);
+      for (v1::Invocation& inv : *list) *response->add_invocations() = std::move(inv);
+      if (more) response->set_next_page_token(response->invocations(page - 1).id());
+    }
+    reactor->Finish(ToGrpcStatus(list.status()));
+  });
+  if (!scheduled.ok()) reactor->Finish(ToGrpcStatus(scheduled));
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::Invocation>* InvocationsService::Watch(
+    grpc::CallbackServerContext*, const v1::WatchInvocationRequest* request) {
+  return new WatchReactor(request->id(), invocations_, watchers_, pool_);
+}
+
+grpc::ServerUnaryReactor* InvocationsService::Cancel(grpc::CallbackServerContext* context,
+                                                     const v1::CancelInvocationRequest* request,
+                                                     v1::Invocation* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status scheduled = pool_->Schedule([this, reactor, request, response] {
+    absl::StatusOr<v1::Invocation> inv = invocations_->Cancel(request->id());
+    if (inv.ok()) *response = *std::move(inv);
+    reactor->Finish(ToGrpcStatus(inv.status()));
+  });
+  if (!scheduled.ok()) reactor->Finish(ToGrpcStatus(scheduled));
+  return reactor;
+}
+
+}  // namespace sluice

@@ -1,0 +1,45 @@
+// InvocationsService: the sluice.v1.Invocations gRPC service.
+#pragma once
+
+#include "gateway/work_pool.h"
+#include "runtime/invocation_service.h"
+#include "runtime/watch_hub.h"
+#include "sluice/v1/invocations.grpc.pb.h"
+
+namespace sluice {
+
+// Metadata key of the trailing metadata that carries a function's error type.
+inline constexpr char kErrorTypeKey[] = "sluice-error-type";
+
+// InvocationsService translates RPCs to InvocationService calls; blocking
+// work runs on `pool`. Thread-safe; its collaborators must outlive it.
+class InvocationsService final : public v1::Invocations::CallbackService {
+ public:
+  InvocationsService(InvocationService* invocations, WatchHub* watchers, WorkPool* pool)
+      : invocations_(invocations), watchers_(watchers), pool_(pool) {}
+
+  grpc::ServerUnaryReactor* Invoke(grpc::CallbackServerContext* context,
+                                   const v1::InvokeRequest* request,
+                                   v1::InvokeResponse* response) override;
+  grpc::ServerUnaryReactor* InvokeAsync(grpc::CallbackServerContext* context,
+                                        const v1::InvokeRequest* request,
+                                        v1::InvokeAsyncResponse* response) override;
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context,
+                                const v1::GetInvocationRequest* request,
+                                v1::Invocation* response) override;
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* context,
+                                 const v1::ListInvocationsRequest* request,
+                                 v1::ListInvocationsResponse* response) override;
+  grpc::ServerWriteReactor<v1::Invocation>* Watch(
+      grpc::CallbackServerContext* context, const v1::WatchInvocationRequest* request) override;
+  grpc::ServerUnaryReactor* Cancel(grpc::CallbackServerContext* context,
+                                   const v1::CancelInvocationRequest* request,
+                                   v1::Invocation* response) override;
+
+ private:
+  InvocationService* const invocations_;
+  WatchHub* const watchers_;
+  WorkPool* const pool_;
+};
+
+}  // namespace sluice

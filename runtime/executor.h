@@ -1,0 +1,68 @@
+// Executor: runs attempts of one function version. The interface is what the
+// dispatcher needs and no more, so that in-process code (NativeExecutor) and
+// worker processes can stand behind it alike.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace sluice {
+
+// CancelFlag is set once an attempt should stop (the caller went away, the
+// invocation was cancelled, or its deadline passed). Thread-safe.
+class CancelFlag {
+ public:
+  void Cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+
+// ExecutionRequest is one attempt of one invocation.
+struct ExecutionRequest {
+  std::string invocation_id;
+  std::string function_name;
+  uint64_t function_version = 0;
+  uint32_t attempt = 1;
+  absl::Time deadline = absl::InfiniteFuture();
+  std::string payload;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  // Never null; the executor polls it (and the deadline) and passes both on
+  // to the function.
+  std::shared_ptr<const CancelFlag> cancel = std::make_shared<CancelFlag>();
+};
+
+// ExecutionResult is what an attempt produced: output, or an error.
+struct ExecutionResult {
+  bool ok = false;
+  std::string output;      // when ok
+  std::string error_type;  // when !ok
+  std::string error_message;
+
+  static ExecutionResult Success(std::string output) {
+    return ExecutionResult{true, std::move(output), {}, {}};
+  }
+  static ExecutionResult Error(std::string type, std::string message) {
+    return ExecutionResult{false, {}, std::move(type), std::move(message)};
+  }
+};
+
+// Executor runs attempts of one function version. Thread-safe: Execute may
+// be called from several threads at once, up to the function's concurrency.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // Execute runs one attempt and blocks until the function returns. The
+  // function is told the deadline and the cancel flag; an executor that can
+  // stop a function by force (a worker process) does so at the deadline.
+  virtual ExecutionResult Execute(const ExecutionRequest& request) = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,83 @@
+#include "runtime/function_spec.h"
+
+#include <cctype>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace sluice {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+absl::Status Invalid(const std::string& field, const std::string& problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+}  // namespace
+
+absl::Status ValidateFunctionName(const std::string& name, const std::string& field) {
+  if (name.empty()) return Invalid(field, "missing");
+  if (name.size() > 63) return Invalid(field, absl::StrCat("\"", name, "\" is longer than 63 characters"));
+  if (!(name[0] >= 'a' && name[0] <= 'z')) {
+    return Invalid(field, absl::StrCat("\"", name, "\" must start with a lower-case letter"));
+  }
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+      return Invalid(field, absl::StrCat("\"", name,
+                                         "\" may hold only lower-case letters, digits and '-'"));
+    }
+  }
+  if (name.back() == '-') return Invalid(field, absl::StrCat("\"", name, "\" must not end with '-'"));
+  return absl::OkStatus();
+}
+
+absl::Status NormalizeFunctionSpec(v1::FunctionSpec& spec) {
+  if (absl::Status s = ValidateFunctionName(spec.name(), "spec.name"); !s.ok()) return s;
+  if (spec.runtime() == v1::RUNTIME_UNSPECIFIED) spec.set_runtime(v1::RUNTIME_NATIVE);
+  if (spec.runtime() != v1::RUNTIME_NATIVE) {
+    return Invalid("spec.runtime", absl::StrCat("runtime ", spec.runtime(), " is not supported"));
+  }
+  if (spec.entry_point().empty()) spec.set_entry_point(kDefaultEntryPoint);
+  for (char c : spec.entry_point()) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) {
+      return Invalid("spec.entry_point",
+                     absl::StrCat("\"", spec.entry_point(), "\" is not a C identifier"));
+    }
+  }
+  if (spec.concurrency() == 0) spec.set_concurrency(kDefaultConcurrency);
+  if (spec.concurrency() > kMaxConcurrency) {
+    return Invalid("spec.concurrency",
+                   absl::StrCat(spec.concurrency(), " is above the limit of ", kMaxConcurrency));
+  }
+  if (spec.max_queue() == 0) spec.set_max_queue(kDefaultMaxQueue);
+  if (spec.max_queue() > kMaxMaxQueue) {
+    return Invalid("spec.max_queue",
+                   absl::StrCat(spec.max_queue(), " is above the limit of ", kMaxMaxQueue));
+  }
+  if (!spec.has_timeout()) {
+    *spec.mutable_timeout() = TimeUtil::MillisecondsToDuration(absl::ToInt64Milliseconds(kDefaultTimeout));
+  }
+  const absl::Duration timeout = TimeoutOf(spec);
+  if (timeout <= absl::ZeroDuration() || timeout > kMaxTimeout) {
+    return Invalid("spec.timeout", absl::StrCat(absl::FormatDuration(timeout),
+                                                " is outside (0, ", absl::FormatDuration(kMaxTimeout), "]"));
+  }
+  if (spec.isolation() == v1::ISOLATION_UNSPECIFIED) spec.set_isolation(v1::ISOLATION_NONE);
+  if (spec.isolation() != v1::ISOLATION_NONE) {
+    return Invalid("spec.isolation", absl::StrCat("isolation ", spec.isolation(), " is not supported"));
+  }
+  for (const auto& [key, value] : spec.env()) {
+    if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos) {
+      return Invalid(absl::StrCat("spec.env[\"", key, "\"]"), "is not a valid variable name");
+    }
+  }
+  if (spec.description().size() > 1024) return Invalid("spec.description", "longer than 1024 bytes");
+  return absl::OkStatus();
+}
+
+absl::Duration TimeoutOf(const v1::FunctionSpec& spec) {
+  return absl::Seconds(spec.timeout().seconds()) + absl::Nanoseconds(spec.timeout().nanos());
+}
+
+}  // namespace sluice

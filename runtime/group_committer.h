@@ -1,0 +1,85 @@
+// GroupCommitter: group commit in front of a Store, so that writers arriving
+// together share one durable sync instead of paying for one each.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/store.h"
+
+namespace sluice {
+
+// GroupCommitter queues write batches and commits them from one dedicated
+// thread: each round takes every batch queued so far, merges them in
+// submission order into one WriteBatch and calls Store::Commit once. Every
+// batch of a round gets that commit's status, so one failed commit (for
+// example one malformed write) fails every batch merged with it.
+//
+// Thread-safe. The Store is not owned and must outlive the GroupCommitter.
+//
+// Example:
+//   GroupCommitter committer(store);
+//   WriteBatch batch;
+//   batch.PutInvocation(invocation);
+//   committer.Submit(std::move(batch), [](absl::Status status) { ... });
+class GroupCommitter {
+ public:
+  explicit GroupCommitter(Store* store);
+  // ~GroupCommitter commits every batch submitted before it began, runs their
+  // callbacks, and joins the commit thread. Submitting concurrently with the
+  // destructor is not allowed.
+  ~GroupCommitter();
+
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  // Submit queues `batch` and returns at once, without waiting for I/O.
+  // `done` is called exactly once, on the commit thread and with no lock
+  // held, with OK once the batch is durable or with the commit's error. It
+  // should be quick, as the next round waits for it; it may call Submit but
+  // must not call CommitAndWait.
+  void Submit(WriteBatch batch, absl::AnyInvocable<void(absl::Status)> done);
+
+  // CommitAndWait submits `batch` and blocks until it is committed; it
+  // returns the commit's status. Must not be called on the commit thread
+  // (that is, from a `done` callback).
+  absl::Status CommitAndWait(WriteBatch batch);
+
+  // commits returns how many times Store::Commit has been called.
+  uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Pending {
+    WriteBatch batch;
+    absl::AnyInvocable<void(absl::Status)> done;
+  };
+
+  // Run is the commit thread: one round per wake-up, until stopping_ and
+  // nothing is pending.
+  void Run();
+  bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !pending_.empty() || stopping_;
+  }
+
+  // Constant after construction.
+  Store* const store_;
+
+  std::atomic<uint64_t> commits_{0};
+
+  absl::Mutex mu_;
+  // Batches submitted and not yet taken by a round, in submission order.
+  std::vector<Pending> pending_ ABSL_GUARDED_BY(mu_);
+  // Set by the destructor.
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Last member: started once everything above is initialized.
+  std::thread thread_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,327 @@
+// Parsing of sluice.yaml manifests; see manifest.h for the format.
+#include "runtime/manifest.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace sluice {
+namespace {
+
+constexpr char kNativeRuntime[] = "native";
+constexpr char kNoIsolation[] = "none";
+
+// The keys a function entry may have, in the order they are checked.
+constexpr absl::string_view kFunctionKeys[] = {
+    "name",      "runtime", "artifact",  "entry_point", "concurrency",
+    "max_queue", "timeout", "isolation", "description", "env",
+};
+
+std::string Quote(absl::string_view text) {
+  return absl::StrCat("\"", absl::CHexEscape(text), "\"");
+}
+
+absl::Status FieldError(absl::string_view path, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
+}
+
+// KindOf names what a node holds, for "must be X, not Y" messages.
+absl::string_view KindOf(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Null:
+      return "empty";
+    case YAML::NodeType::Scalar:
+      return "a single value";
+    default:
+      return "undefined";
+  }
+}
+
+// ScalarText returns the text of a scalar node, as written in the file.
+absl::StatusOr<std::string> ScalarText(const YAML::Node& node, absl::string_view path) {
+  if (node.IsNull()) return FieldError(path, "has no value");
+  if (!node.IsScalar())
+    return FieldError(path, absl::StrCat("must be a single value, not ", KindOf(node)));
+  return node.Scalar();
+}
+
+// NonEmptyText is ScalarText for fields that must not be "".
+absl::StatusOr<std::string> NonEmptyText(const YAML::Node& node, absl::string_view path) {
+  absl::StatusOr<std::string> text = ScalarText(node, path);
+  if (text.ok() && text->empty()) return FieldError(path, "must not be empty");
+  return text;
+}
+
+absl::StatusOr<uint32_t> PositiveUint32(const YAML::Node& node, absl::string_view path) {
+  absl::StatusOr<std::string> text = ScalarText(node, path);
+  if (!text.ok()) return text.status();
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(*text, &value) || value == 0) {
+    return FieldError(path, absl::StrCat(Quote(*text), " is not a positive integer"));
+  }
+  if (value > std::numeric_limits<uint32_t>::max()) {
+    return FieldError(path, absl::StrCat(*text, " is too large"));
+  }
+  return static_cast<uint32_t>(value);
+}
+
+absl::StatusOr<absl::Duration> PositiveDuration(const YAML::Node& node, absl::string_view path) {
+  absl::StatusOr<std::string> text = ScalarText(node, path);
+  if (!text.ok()) return text.status();
+  absl::Duration duration;
+  if (!absl::ParseDuration(*text, &duration)) {
+    return FieldError(path, absl::StrCat(Quote(*text), " is not a duration (use 500ms, 10s, 1m)"));
+  }
+  if (duration <= absl::ZeroDuration() || duration == absl::InfiniteDuration()) {
+    return FieldError(path, absl::StrCat(Quote(*text), " must be a positive, finite duration"));
+  }
+  return duration;
+}
+
+void SetDuration(absl::Duration duration, google::protobuf::Duration& out) {
+  absl::Duration remainder;
+  const int64_t seconds = absl::IDivDuration(duration, absl::Seconds(1), &remainder);
+  out.set_seconds(seconds);
+  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(remainder)));
+}
+
+// MappingFields collects the key/value pairs of a mapping node, rejecting
+// non-scalar and repeated keys.
+absl::StatusOr<std::map<std::string, YAML::Node>> MappingFields(const YAML::Node& node,
+                                                                absl::string_view path) {
+  std::map<std::string, YAML::Node> fields;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!it->first.IsScalar()) {
+      return FieldError(path, absl::StrCat("keys must be single values, not ", KindOf(it->first)));
+    }
+    const std::string& key = it->first.Scalar();
+    if (!fields.emplace(key, it->second).second) {
+      return FieldError(path, absl::StrCat("key ", Quote(key), " appears twice"));
+    }
+  }
+  return fields;
+}
+
+absl::Status ParseEnv(const YAML::Node& node, absl::string_view path, v1::FunctionSpec& spec) {
+  if (!node.IsMap()) {
+    return FieldError(path,
+                      absl::StrCat("must be a mapping of names to values, not ", KindOf(node)));
+  }
+  absl::StatusOr<std::map<std::string, YAML::Node>> vars = MappingFields(node, path);
+  if (!vars.ok()) return vars.status();
+  for (const auto& [key, value] : *vars) {
+    const std::string var_path = absl::StrCat(path, ".", key);
+    if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos) {
+      return FieldError(path, absl::StrCat(Quote(key), " is not a valid variable name"));
+    }
+    if (value.IsNull()) return FieldError(var_path, "has no value (write \"\" for an empty one)");
+    absl::StatusOr<std::string> text = ScalarText(value, var_path);
+    if (!text.ok()) return text.status();
+    (*spec.mutable_env())[key] = *text;
+  }
+  return absl::OkStatus();
+}
+
+// ResolveArtifact joins a relative artifact path onto base_dir.
+std::string ResolveArtifact(const std::string& artifact, const std::string& base_dir) {
+  std::filesystem::path path(artifact);
+  if (path.is_relative() && !base_dir.empty()) path = std::filesystem::path(base_dir) / path;
+  return path.lexically_normal().string();
+}
+
+// ParseFunction parses one entry of the functions list; `path` is its field
+// path, e.g. "functions[2]".
+absl::StatusOr<ManifestEntry> ParseFunction(const YAML::Node& node, const std::string& path,
+                                            const std::string& base_dir) {
+  if (!node.IsMap()) {
+    return FieldError(path,
+                      absl::StrCat("must be a mapping of function fields, not ", KindOf(node)));
+  }
+  absl::StatusOr<std::map<std::string, YAML::Node>> fields = MappingFields(node, path);
+  if (!fields.ok()) return fields.status();
+  for (const auto& [key, value] : *fields) {
+    bool known = false;
+    for (absl::string_view known_key : kFunctionKeys) known = known || key == known_key;
+    if (!known) return FieldError(path, absl::StrCat("unknown key ", Quote(key)));
+  }
+  auto field = [&](absl::string_view key) -> const YAML::Node* {
+    auto it = fields->find(std::string(key));
+    return it == fields->end() ? nullptr : &it->second;
+  };
+  auto field_path = [&](absl::string_view key) { return absl::StrCat(path, ".", key); };
+
+  ManifestEntry entry;
+  v1::FunctionSpec& spec = entry.spec;
+
+  const YAML::Node* name = field("name");
+  if (name == nullptr || name->IsNull()) return FieldError(field_path("name"), "missing");
+  absl::StatusOr<std::string> name_text = NonEmptyText(*name, field_path("name"));
+  if (!name_text.ok()) return name_text.status();
+  spec.set_name(*name_text);
+
+  const YAML::Node* runtime = field("runtime");
+  if (runtime == nullptr || runtime->IsNull()) {
+    return FieldError(field_path("runtime"), "missing (use \"native\")");
+  }
+  absl::StatusOr<std::string> runtime_text = ScalarText(*runtime, field_path("runtime"));
+  if (!runtime_text.ok()) return runtime_text.status();
+  if (*runtime_text != kNativeRuntime) {
+    return FieldError(field_path("runtime"),
+                      absl::StrCat(Quote(*runtime_text), " is not supported (only \"native\")"));
+  }
+  spec.set_runtime(v1::RUNTIME_NATIVE);
+
+  const YAML::Node* artifact = field("artifact");
+  if (artifact == nullptr || artifact->IsNull())
+    return FieldError(field_path("artifact"), "missing");
+  absl::StatusOr<std::string> artifact_text = NonEmptyText(*artifact, field_path("artifact"));
+  if (!artifact_text.ok()) return artifact_text.status();
+  entry.artifact_path = ResolveArtifact(*artifact_text, base_dir);
+
+  if (const YAML::Node* entry_point = field("entry_point")) {
+    absl::StatusOr<std::string> text = NonEmptyText(*entry_point, field_path("entry_point"));
+    if (!text.ok()) return text.status();
+    spec.set_entry_point(*text);
+  }
+  if (const YAML::Node* concurrency = field("concurrency")) {
+    absl::StatusOr<uint32_t> value = PositiveUint32(*concurrency, field_path("concurrency"));
+    if (!value.ok()) return value.status();
+    spec.set_concurrency(*value);
+  }
+  if (const YAML::Node* max_queue = field("max_queue")) {
+    absl::StatusOr<uint32_t> value = PositiveUint32(*max_queue, field_path("max_queue"));
+    if (!value.ok()) return value.status();
+    spec.set_max_queue(*value);
+  }
+  if (const YAML::Node* timeout = field("timeout")) {
+    absl::StatusOr<absl::Duration> value = PositiveDuration(*timeout, field_path("timeout"));
+    if (!value.ok()) return value.status();
+    SetDuration(*value, *spec.mutable_timeout());
+  }
+  if (const YAML::Node* isolation = field("isolation")) {
+    absl::StatusOr<std::string> text = ScalarText(*isolation, field_path("isolation"));
+    if (!text.ok()) return text.status();
+    if (*text != kNoIsolation) {
+      return FieldError(field_path("isolation"),
+                        absl::StrCat(Quote(*text), " is not supported (only \"none\")"));
+    }
+    spec.set_isolation(v1::ISOLATION_NONE);
+  }
+  if (const YAML::Node* description = field("description")) {
+    absl::StatusOr<std::string> text = ScalarText(*description, field_path("description"));
+    if (!text.ok()) return text.status();
+    spec.set_description(*text);
+  }
+  if (const YAML::Node* env = field("env")) {
+    absl::Status status = ParseEnv(*env, field_path("env"), spec);
+    if (!status.ok()) return status;
+  }
+  return entry;
+}
+
+absl::StatusOr<std::vector<ManifestEntry>> ParseDocument(const YAML::Node& root,
+                                                         const std::string& base_dir) {
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("manifest: must be a mapping with a \"functions\" list, not ", KindOf(root)));
+  }
+  absl::StatusOr<std::map<std::string, YAML::Node>> fields = MappingFields(root, "manifest");
+  if (!fields.ok()) return fields.status();
+  for (const auto& [key, value] : *fields) {
+    if (key != "functions") return FieldError("manifest", absl::StrCat("unknown key ", Quote(key)));
+  }
+  auto functions_it = fields->find("functions");
+  if (functions_it == fields->end() || functions_it->second.IsNull()) {
+    return FieldError("functions", "missing");
+  }
+  const YAML::Node& functions = functions_it->second;
+  if (!functions.IsSequence()) {
+    return FieldError("functions", absl::StrCat("must be a list, not ", KindOf(functions)));
+  }
+  if (functions.size() == 0) return FieldError("functions", "must list at least one function");
+
+  std::vector<ManifestEntry> entries;
+  std::map<std::string, size_t> index_of_name;
+  for (size_t i = 0; i < functions.size(); ++i) {
+    const std::string path = absl::StrCat("functions[", i, "]");
+    absl::StatusOr<ManifestEntry> entry = ParseFunction(functions[i], path, base_dir);
+    if (!entry.ok()) return entry.status();
+    auto [it, inserted] = index_of_name.emplace(entry->spec.name(), i);
+    if (!inserted) {
+      return FieldError(absl::StrCat(path, ".name"),
+                        absl::StrCat(Quote(entry->spec.name()), " is already used by functions[",
+                                     it->second, "]"));
+    }
+    entries.push_back(*std::move(entry));
+  }
+  return entries;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ManifestEntry>> ParseManifest(std::string_view yaml,
+                                                         const std::string& base_dir) {
+  try {
+    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
+    if (documents.empty()) {
+      return absl::InvalidArgumentError("manifest: is empty; expected a \"functions\" list");
+    }
+    if (documents.size() > 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("manifest: holds ", documents.size(), " YAML documents; expected one"));
+    }
+    return ParseDocument(documents.front(), base_dir);
+  } catch (const YAML::ParserException& e) {
+    return absl::InvalidArgumentError(absl::StrCat("YAML syntax error at line ", e.mark.line + 1,
+                                                   ", column ", e.mark.column + 1, ": ", e.msg));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("manifest: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::vector<ManifestEntry>> LoadManifest(const std::string& path) {
+  std::error_code error;
+  const std::filesystem::file_status file = std::filesystem::status(path, error);
+  if (!std::filesystem::exists(file)) {
+    return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  }
+  if (std::filesystem::is_directory(file)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": is a directory, not a manifest"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read failed"));
+
+  absl::StatusOr<std::vector<ManifestEntry>> entries =
+      ParseManifest(text.str(), std::filesystem::path(path).parent_path().string());
+  if (!entries.ok()) {
+    return absl::Status(entries.status().code(),
+                        absl::StrCat(path, ": ", entries.status().message()));
+  }
+  return entries;
+}
+
+}  // namespace sluice

@@ -1,0 +1,59 @@
+// Manifest: the `sluice.yaml` file that declares functions and where their
+// artifacts are, read by `sluice serve -f` and `sluice deploy -f`.
+//
+// Format (one file, many functions):
+//
+//   functions:
+//     - name: echo
+//       runtime: native                 # required; only "native" for now
+//       artifact: ../build/libecho.so   # required; relative to the manifest
+//       entry_point: sluice_function_invoke   # optional
+//       concurrency: 8                  # optional, positive integer
+//       max_queue: 1000                 # optional, positive integer
+//       timeout: 10s                    # optional, duration: 500ms, 10s, 1m30s
+//       isolation: none                 # optional; only "none" for now
+//       description: "..."              # optional
+//       env: {KEY: value}               # optional, string values
+//
+// The parser checks the manifest's syntax: known keys, types, durations,
+// required fields and unique names. Fields it leaves unset keep their proto
+// defaults; ranges and name rules are checked by NormalizeFunctionSpec
+// (runtime/function_spec.h) when the spec is deployed.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sluice/v1/functions.pb.h"
+
+namespace sluice {
+
+// ManifestEntry is one function of a manifest.
+struct ManifestEntry {
+  v1::FunctionSpec spec;
+  // The artifact's path: absolute if the manifest gave one, otherwise the
+  // manifest's path joined onto base_dir, lexically normalized. The file is
+  // not opened or checked for existence.
+  std::string artifact_path;
+};
+
+// ParseManifest parses the text of a manifest. Relative artifact paths are
+// resolved against `base_dir` (empty: left relative to the working
+// directory). Returns the functions in file order.
+//
+// INVALID_ARGUMENT when the text is not YAML (the message gives line and
+// column) or breaks a rule of the format; the message names the field path
+// and the problem, e.g. `functions[1].timeout: "10x" is not a duration (use
+// 500ms, 10s, 1m)`. Never throws.
+absl::StatusOr<std::vector<ManifestEntry>> ParseManifest(std::string_view yaml,
+                                                         const std::string& base_dir);
+
+// LoadManifest reads and parses the manifest at `path`; relative artifact
+// paths are resolved against the directory holding it. NOT_FOUND when the
+// file does not exist; INVALID_ARGUMENT as for ParseManifest. Every error
+// message starts with "<path>: ".
+absl::StatusOr<std::vector<ManifestEntry>> LoadManifest(const std::string& path);
+
+}  // namespace sluice

@@ -1,0 +1,383 @@
+// RocksDbStore: the Store on RocksDB.
+//
+// Key layout (values are serialized protobufs unless noted):
+//   f/<name>/<version, 20 decimal digits>  v1::Function
+//   i/<id>                                 v1::Invocation
+//   u/<id>                                 empty; present exactly while i/<id>
+//                                          is PENDING or RUNNING
+// Function names never contain '/' (WriteBatch::Validate), so the versions of
+// one name are the contiguous key range ["f/<name>/", "f/<name>0").
+#include "runtime/rocksdb_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/snapshot.h"
+#include "rocksdb/write_batch.h"
+
+namespace sluice {
+namespace {
+
+constexpr absl::string_view kFunctionPrefix = "f/";
+constexpr absl::string_view kInvocationPrefix = "i/";
+constexpr absl::string_view kUnfinishedPrefix = "u/";
+constexpr size_t kVersionDigits = 20;  // enough for any uint64_t
+constexpr char kLockFileName[] = "sluice.lock";
+constexpr char kDataDirInUseUrl[] = "type.sluice.dev/sluice.DataDirInUse";
+
+std::string FunctionPrefix(absl::string_view name) { return absl::StrCat(kFunctionPrefix, name, "/"); }
+
+std::string FunctionKey(absl::string_view name, uint64_t version) {
+  return absl::StrFormat("%s%s/%020u", kFunctionPrefix, name, version);
+}
+
+std::string InvocationKey(absl::string_view id) { return absl::StrCat(kInvocationPrefix, id); }
+
+std::string UnfinishedKey(absl::string_view id) { return absl::StrCat(kUnfinishedPrefix, id); }
+
+// PrefixEnd returns the smallest key greater than every key starting with
+// `prefix`, which must end with '/'.
+std::string PrefixEnd(absl::string_view prefix) {
+  std::string end(prefix);
+  end.back() = '/' + 1;
+  return end;
+}
+
+bool IsUnfinished(v1::InvocationState state) {
+  return state == v1::PENDING || state == v1::RUNNING;
+}
+
+absl::string_view ToStringView(const rocksdb::Slice& slice) { return {slice.data(), slice.size()}; }
+
+// FunctionNameOf returns the name in a function key, or false when `key` is
+// not one.
+bool FunctionNameOf(absl::string_view key, absl::string_view& name) {
+  if (!absl::StartsWith(key, kFunctionPrefix) ||
+      key.size() < kFunctionPrefix.size() + 2 + kVersionDigits) {
+    return false;
+  }
+  const size_t slash = key.size() - kVersionDigits - 1;
+  uint64_t version;
+  if (key[slash] != '/' || !absl::SimpleAtoi(key.substr(slash + 1), &version)) return false;
+  name = key.substr(kFunctionPrefix.size(), slash - kFunctionPrefix.size());
+  return true;
+}
+
+// FromRocks converts a RocksDB error; `what` says what was being done, with
+// the path.
+absl::Status FromRocks(const rocksdb::Status& status, absl::string_view what) {
+  const std::string message = absl::StrCat(what, ": ", status.ToString());
+  switch (status.code()) {
+    case rocksdb::Status::kOk:
+      return absl::OkStatus();
+    case rocksdb::Status::kNotFound:
+      return absl::NotFoundError(message);
+    case rocksdb::Status::kCorruption:
+      return absl::DataLossError(message);
+    case rocksdb::Status::kNotSupported:
+      return absl::UnimplementedError(message);
+    case rocksdb::Status::kInvalidArgument:
+      return absl::InvalidArgumentError(message);
+    case rocksdb::Status::kIOError:
+      if (status.IsNoSpace()) return absl::ResourceExhaustedError(message);
+      if (status.IsPathNotFound()) return absl::NotFoundError(message);
+      return absl::UnavailableError(message);
+    case rocksdb::Status::kShutdownInProgress:
+    case rocksdb::Status::kBusy:
+    case rocksdb::Status::kTryAgain:
+      return absl::UnavailableError(message);
+    case rocksdb::Status::kTimedOut:
+      return absl::DeadlineExceededError(message);
+    case rocksdb::Status::kAborted:
+      return absl::AbortedError(message);
+    case rocksdb::Status::kCompactionTooLarge:
+      return absl::ResourceExhaustedError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+// ScopedRead is ReadOptions confined to the keys that start with `prefix`.
+// Not copyable: the options point into it.
+class ScopedRead {
+ public:
+  explicit ScopedRead(absl::string_view prefix, const rocksdb::Snapshot* snapshot = nullptr)
+      : lower_(prefix), upper_(PrefixEnd(prefix)), lower_slice_(lower_), upper_slice_(upper_) {
+    options_.iterate_lower_bound = &lower_slice_;
+    options_.iterate_upper_bound = &upper_slice_;
+    options_.snapshot = snapshot;
+  }
+  ScopedRead(const ScopedRead&) = delete;
+  ScopedRead& operator=(const ScopedRead&) = delete;
+
+  const rocksdb::ReadOptions& options() const { return options_; }
+
+ private:
+  const std::string lower_;
+  const std::string upper_;
+  const rocksdb::Slice lower_slice_;
+  const rocksdb::Slice upper_slice_;
+  rocksdb::ReadOptions options_;
+};
+
+// DataDirLock holds an exclusive flock(2) on a file in the data directory.
+// flock locks belong to an open file description, so a second open in the
+// same process conflicts too.
+class DataDirLock {
+ public:
+  static absl::StatusOr<std::unique_ptr<DataDirLock>> Acquire(const std::string& dir) {
+    const std::string path = (std::filesystem::path(dir) / kLockFileName).string();
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      close(fd);
+      if (error == EWOULDBLOCK) {
+        absl::Status status = absl::FailedPreconditionError(
+            absl::StrCat("data dir ", dir, " is in use by another sluice process"));
+        status.SetPayload(kDataDirInUseUrl, absl::Cord());
+        return status;
+      }
+      return absl::ErrnoToStatus(error, absl::StrCat("lock ", path));
+    }
+    return std::unique_ptr<DataDirLock>(new DataDirLock(fd));
+  }
+
+  ~DataDirLock() { close(fd_); }
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  const int fd_;
+};
+
+class RocksDbStore final : public Store {
+ public:
+  RocksDbStore(std::string path, std::unique_ptr<DataDirLock> lock, std::unique_ptr<rocksdb::DB> db)
+      : path_(std::move(path)), lock_(std::move(lock)), db_(std::move(db)) {}
+
+  ~RocksDbStore() override {
+    // Close reports errors that the destructor of DB would swallow; nothing
+    // can be done about them here, and every commit was already synced.
+    db_->Close().PermitUncheckedError();
+  }
+
+  absl::Status Commit(const WriteBatch& batch) override {
+    if (absl::Status status = batch.Validate(); !status.ok()) return status;
+    if (batch.empty()) return absl::OkStatus();
+    rocksdb::WriteBatch writes;
+    std::string value;
+    for (const WriteBatch::Op& op : batch.ops()) {
+      rocksdb::Status status;
+      switch (op.kind) {
+        case WriteBatch::Op::Kind::kPutFunction:
+          if (!op.function.SerializeToString(&value)) {
+            return absl::InvalidArgumentError(absl::StrCat("function ", op.key, " version ",
+                                                           op.function.version(),
+                                                           " cannot be serialized"));
+          }
+          status = writes.Put(FunctionKey(op.key, op.function.version()), value);
+          break;
+        case WriteBatch::Op::Kind::kDeleteFunction: {
+          const std::string prefix = FunctionPrefix(op.key);
+          status = writes.DeleteRange(prefix, PrefixEnd(prefix));
+          break;
+        }
+        case WriteBatch::Op::Kind::kPutInvocation:
+          if (!op.invocation.SerializeToString(&value)) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("invocation ", op.key, " cannot be serialized"));
+          }
+          status = writes.Put(InvocationKey(op.key), value);
+          if (status.ok()) {
+            status = IsUnfinished(op.invocation.state()) ? writes.Put(UnfinishedKey(op.key), "")
+                                                         : writes.Delete(UnfinishedKey(op.key));
+          }
+          break;
+        case WriteBatch::Op::Kind::kDeleteInvocation:
+          status = writes.Delete(InvocationKey(op.key));
+          if (status.ok()) status = writes.Delete(UnfinishedKey(op.key));
+          break;
+      }
+      if (!status.ok()) return FromRocks(status, absl::StrCat("build batch for ", path_));
+    }
+    rocksdb::WriteOptions options;
+    options.sync = true;
+    return FromRocks(db_->Write(options, &writes), absl::StrCat("commit to ", path_));
+  }
+
+  absl::StatusOr<v1::Function> GetFunction(const std::string& name, uint64_t version) override {
+    if (version != 0) {
+      const std::string key = FunctionKey(name, version);
+      std::string value;
+      rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), key, &value);
+      if (status.IsNotFound()) {
+        return absl::NotFoundError(
+            absl::StrCat("function ", name, " version ", version, " not found"));
+      }
+      if (!status.ok()) return FromRocks(status, absl::StrCat("read ", key, " in ", path_));
+      return Parse<v1::Function>(key, value);
+    }
+    // The latest version is the last key of the name's range.
+    const std::string prefix = FunctionPrefix(name);
+    ScopedRead read(prefix);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read.options()));
+    it->SeekToLast();
+    if (it->Valid()) return Parse<v1::Function>(it->key(), it->value());
+    if (!it->status().ok()) {
+      return FromRocks(it->status(), absl::StrCat("read ", prefix, " in ", path_));
+    }
+    return absl::NotFoundError(absl::StrCat("function ", name, " not found"));
+  }
+
+  absl::StatusOr<std::vector<v1::Function>> ListFunctions() override {
+    // Walk backwards: the first key met of each name is its latest version;
+    // then jump to just before the name's range.
+    std::vector<v1::Function> functions;
+    ScopedRead read(kFunctionPrefix);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read.options()));
+    it->SeekToLast();
+    while (it->Valid()) {
+      absl::string_view name;
+      if (!FunctionNameOf(ToStringView(it->key()), name)) {
+        return absl::DataLossError(
+            absl::StrCat("malformed function key \"", ToStringView(it->key()), "\" in ", path_));
+      }
+      absl::StatusOr<v1::Function> function = Parse<v1::Function>(it->key(), it->value());
+      if (!function.ok()) return function.status();
+      functions.push_back(*std::move(function));
+      it->SeekForPrev(FunctionPrefix(name));
+    }
+    if (!it->status().ok()) {
+      return FromRocks(it->status(), absl::StrCat("list functions in ", path_));
+    }
+    // Key order is not name order: '-' sorts before the '/' that ends a name.
+    std::sort(functions.begin(), functions.end(), [](const v1::Function& a, const v1::Function& b) {
+      return a.spec().name() < b.spec().name();
+    });
+    return functions;
+  }
+
+  absl::StatusOr<v1::Invocation> GetInvocation(const std::string& id) override {
+    const std::string key = InvocationKey(id);
+    std::string value;
+    rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), key, &value);
+    if (status.IsNotFound()) return absl::NotFoundError(absl::StrCat("invocation ", id, " not found"));
+    if (!status.ok()) return FromRocks(status, absl::StrCat("read ", key, " in ", path_));
+    return Parse<v1::Invocation>(key, value);
+  }
+
+  absl::StatusOr<std::vector<v1::Invocation>> ListInvocations(
+      const InvocationFilter& filter) override {
+    std::vector<v1::Invocation> invocations;
+    if (filter.limit == 0) return invocations;
+    ScopedRead read(kInvocationPrefix);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read.options()));
+    if (filter.before_id.empty()) {
+      it->SeekToLast();
+    } else {
+      const std::string before = InvocationKey(filter.before_id);
+      it->SeekForPrev(before);
+      if (it->Valid() && it->key() == before) it->Prev();
+    }
+    for (; it->Valid() && invocations.size() < filter.limit; it->Prev()) {
+      absl::StatusOr<v1::Invocation> invocation = Parse<v1::Invocation>(it->key(), it->value());
+      if (!invocation.ok()) return invocation.status();
+      if (!filter.function.empty() && invocation->function() != filter.function) continue;
+      if (filter.state != v1::INVOCATION_STATE_UNSPECIFIED && invocation->state() != filter.state) {
+        continue;
+      }
+      invocations.push_back(*std::move(invocation));
+    }
+    if (!it->status().ok()) {
+      return FromRocks(it->status(), absl::StrCat("list invocations in ", path_));
+    }
+    return invocations;
+  }
+
+  absl::Status ForEachUnfinished(const std::function<void(const v1::Invocation&)>& fn) override {
+    // Index and invocations are read from one snapshot, so they agree.
+    rocksdb::ManagedSnapshot snapshot(db_.get());
+    ScopedRead read(kUnfinishedPrefix, snapshot.snapshot());
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read.options()));
+    std::string value;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const absl::string_view id = ToStringView(it->key()).substr(kUnfinishedPrefix.size());
+      const std::string key = InvocationKey(id);
+      rocksdb::Status status = db_->Get(read.options(), key, &value);
+      if (status.IsNotFound()) {
+        return absl::DataLossError(absl::StrCat("index key ", ToStringView(it->key()),
+                                                " names a missing invocation in ", path_));
+      }
+      if (!status.ok()) return FromRocks(status, absl::StrCat("read ", key, " in ", path_));
+      absl::StatusOr<v1::Invocation> invocation = Parse<v1::Invocation>(key, value);
+      if (!invocation.ok()) return invocation.status();
+      if (!IsUnfinished(invocation->state())) {
+        return absl::DataLossError(absl::StrCat("index key ", ToStringView(it->key()),
+                                                " names a finished invocation in ", path_));
+      }
+      fn(*invocation);
+    }
+    return FromRocks(it->status(), absl::StrCat("scan unfinished invocations in ", path_));
+  }
+
+ private:
+  // Parse decodes the value stored at `key`; DataLoss naming the key if it
+  // is not a valid T.
+  template <typename T>
+  absl::StatusOr<T> Parse(const rocksdb::Slice& key, const rocksdb::Slice& value) const {
+    T message;
+    if (!message.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::DataLossError(
+          absl::StrCat("corrupt value at key \"", ToStringView(key), "\" in ", path_));
+    }
+    return message;
+  }
+
+  // Constant after construction. lock_ is released after db_ is closed.
+  const std::string path_;
+  const std::unique_ptr<DataDirLock> lock_;
+  const std::unique_ptr<rocksdb::DB> db_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& path) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) return absl::ErrnoToStatus(error.value(), absl::StrCat("create data dir ", path));
+  absl::StatusOr<std::unique_ptr<DataDirLock>> lock = DataDirLock::Acquire(path);
+  if (!lock.ok()) return lock.status();
+
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.paranoid_checks = true;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status status = rocksdb::DB::Open(options, path, &db);
+  if (!status.ok()) return FromRocks(status, absl::StrCat("open store ", path));
+  return std::make_unique<RocksDbStore>(path, *std::move(lock), std::unique_ptr<rocksdb::DB>(db));
+}
+
+bool IsDataDirInUse(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kFailedPrecondition &&
+         status.GetPayload(kDataDirInUseUrl).has_value();
+}
+
+}  // namespace sluice

@@ -1,0 +1,78 @@
+// WriteBatch: the storage-agnostic list of writes a Store commits.
+#include "runtime/store.h"
+
+#include <iterator>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace sluice {
+
+void WriteBatch::PutFunction(const v1::Function& function) {
+  Op op;
+  op.kind = Op::Kind::kPutFunction;
+  op.key = function.spec().name();
+  op.function = function;
+  ops_.push_back(std::move(op));
+}
+
+void WriteBatch::DeleteFunction(const std::string& name) {
+  Op op;
+  op.kind = Op::Kind::kDeleteFunction;
+  op.key = name;
+  ops_.push_back(std::move(op));
+}
+
+void WriteBatch::PutInvocation(const v1::Invocation& invocation) {
+  Op op;
+  op.kind = Op::Kind::kPutInvocation;
+  op.key = invocation.id();
+  op.invocation = invocation;
+  ops_.push_back(std::move(op));
+}
+
+void WriteBatch::DeleteInvocation(const std::string& id) {
+  Op op;
+  op.kind = Op::Kind::kDeleteInvocation;
+  op.key = id;
+  ops_.push_back(std::move(op));
+}
+
+void WriteBatch::Append(WriteBatch&& other) {
+  if (&other == this) return;
+  if (ops_.empty()) {
+    ops_ = std::move(other.ops_);
+  } else {
+    ops_.insert(ops_.end(), std::make_move_iterator(other.ops_.begin()),
+                std::make_move_iterator(other.ops_.end()));
+  }
+  other.ops_.clear();
+}
+
+absl::Status WriteBatch::Validate() const {
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    const Op& op = ops_[i];
+    switch (op.kind) {
+      case Op::Kind::kPutFunction:
+      case Op::Kind::kDeleteFunction:
+        if (op.key.empty() || op.key.find('/') != std::string::npos) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("write ", i, ": bad function name \"", op.key, "\""));
+        }
+        if (op.kind == Op::Kind::kPutFunction && op.function.version() == 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("write ", i, ": function ", op.key, " has version 0"));
+        }
+        break;
+      case Op::Kind::kPutInvocation:
+      case Op::Kind::kDeleteInvocation:
+        if (op.key.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat("write ", i, ": empty invocation id"));
+        }
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sluice

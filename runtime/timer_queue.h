@@ -1,0 +1,44 @@
+// TimerQueue: runs callbacks at given times on one thread of its own.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace sluice {
+
+// TimerQueue is thread-safe. Callbacks run on the timer thread, one at a
+// time, and should be short. Pending callbacks are discarded on destruction.
+class TimerQueue {
+ public:
+  TimerQueue();
+  ~TimerQueue();
+  TimerQueue(const TimerQueue&) = delete;
+  TimerQueue& operator=(const TimerQueue&) = delete;
+
+  // Schedule runs `fn` at `when` (at once if past). Returns a handle for Cancel.
+  uint64_t Schedule(absl::Time when, absl::AnyInvocable<void()> fn);
+  // Cancel discards a callback that has not started. Returns false when it
+  // already ran or is running.
+  bool Cancel(uint64_t handle);
+
+ private:
+  void Loop();
+
+  absl::Mutex mu_;
+  // Ordered by (time, handle).
+  std::map<std::pair<absl::Time, uint64_t>, absl::AnyInvocable<void()>> timers_
+      ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, absl::Time> when_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = 1;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace sluice

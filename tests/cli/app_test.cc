@@ -1,0 +1,116 @@
+// Tests of the `sluice` argument grammar: help, usage errors, and how
+// `serve` flags reach ServerOptions.
+#include "cli/app.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/cli/cli_runner.h"
+
+namespace sluice::cli {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::StartsWith;
+
+TEST(AppTest, HelpListsSubcommandsAndExitCodes) {
+  const CliResult result = RunSluice({"--help"});
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_THAT(result.out, AllOf(HasSubstr("serve"), HasSubstr("deploy"), HasSubstr("invoke"),
+                                HasSubstr("invocations"), HasSubstr("--server"),
+                                HasSubstr("Exit codes:"), HasSubstr("SLUICE_SERVER")));
+  EXPECT_THAT(result.err, IsEmpty());
+}
+
+TEST(AppTest, InvokeHelpListsItsFlags) {
+  const CliResult result = RunSluice({"invoke", "--help"});
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_THAT(result.out, AllOf(HasSubstr("--data"), HasSubstr("--async"), HasSubstr("--meta"),
+                                HasSubstr("--timeout"), HasSubstr("--version")));
+}
+
+TEST(AppTest, UsageErrorsExitTwo) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {},
+           {"frobnicate"},
+           {"invoke"},
+           {"invoke", "echo", "--bogus"},
+           {"-o", "yaml", "ls"},
+           {"invocations", "--state", "done"},
+           {"invocations", "--limit", "0"},
+           {"deploy", "-f", "sluice.yaml", "--artifact", "a.so"},
+           {"serve", "--executor-threads", "0"},
+       }) {
+    const CliResult result = RunSluice(args);
+    EXPECT_EQ(result.exit_code, 2) << ::testing::PrintToString(args);
+    EXPECT_THAT(result.err, StartsWith("error: ")) << ::testing::PrintToString(args);
+  }
+}
+
+TEST(AppTest, BadLocalInputExitsTwoBeforeCallingTheServer) {
+  // No server listens on this address; a call would fail with exit code 4.
+  const std::string server = "--server=127.0.0.1:1";
+  CliResult result = RunSluice({server, "invoke", "echo", "--meta", "novalue"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("--meta"));
+
+  result = RunSluice({server, "invoke", "echo", "--data", "@/nonexistent/payload"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("/nonexistent/payload"));
+
+  result = RunSluice({server, "invoke", "echo", "--timeout", "soon"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("--timeout"));
+
+  result = RunSluice({server, "deploy", "echo"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("--artifact"));
+}
+
+TEST(AppTest, ServeFillsServerOptionsFromFlags) {
+  ServerOptions seen;
+  const ServeFunction serve = [&](const ServerOptions& options) {
+    seen = options;
+    return absl::OkStatus();
+  };
+  const CliResult result =
+      RunSluice({"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:9999",
+                 "--data-dir", "data", "--max-payload-bytes", "1024", "--max-artifact-bytes",
+                 "2048", "--executor-threads", "3", "--ready-file", "ready.json", "-f", "a.yaml",
+                 "--manifest", "b.yaml"},
+                "", true, serve);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(seen.listen, "127.0.0.1:0");
+  EXPECT_EQ(seen.metrics_listen, "127.0.0.1:9999");
+  EXPECT_EQ(seen.data_dir, "data");
+  EXPECT_EQ(seen.max_payload_bytes, 1024u);
+  EXPECT_EQ(seen.max_artifact_bytes, 2048u);
+  EXPECT_EQ(seen.executor_threads, 3);
+  EXPECT_EQ(seen.ready_file, "ready.json");
+  EXPECT_EQ(seen.manifests, (std::vector<std::string>{"a.yaml", "b.yaml"}));
+}
+
+TEST(AppTest, ServeKeepsDefaultsForFlagsNotGiven) {
+  ServerOptions seen;
+  seen.listen = "changed";
+  const CliResult result = RunSluice({"serve"}, "", true, [&](const ServerOptions& options) {
+    seen = options;
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(seen.listen, ServerOptions().listen);
+  EXPECT_EQ(seen.data_dir, ServerOptions().data_dir);
+  EXPECT_THAT(seen.manifests, IsEmpty());
+}
+
+TEST(AppTest, ServeFailureExitsOneWithTheMessage) {
+  const CliResult result = RunSluice({"serve"}, "", true, [](const ServerOptions&) {
+    return absl::FailedPreconditionError("address 127.0.0.1:50051 is in use");
+  });
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "error: address 127.0.0.1:50051 is in use\n");
+}
+
+}  // namespace
+}  // namespace sluice::cli

@@ -1,0 +1,159 @@
+// Tests of the local half of `sluice deploy`: specs from flags or a
+// manifest, and reading the artifact.
+#include "cli/deploy_command.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli/artifact_file.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace sluice::cli {
+namespace {
+
+using ::testing::HasSubstr;
+
+class DeployCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Write(const std::string& name, const std::string& bytes) {
+    std::ofstream(dir_ / name, std::ios::binary) << bytes;
+    return (dir_ / name).string();
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(DeployCommandTest, FlagsBecomeOneSpec) {
+  DeployFlags flags;
+  flags.name = "echo";
+  flags.artifact = "libecho.so";
+  flags.entry_point = "entry";
+  flags.concurrency = 8;
+  flags.max_queue = 50;
+  flags.timeout = "1m30s";
+  flags.env = {"A=1", "B=x=y"};
+  flags.isolation = "none";
+  flags.description = "says it back";
+  absl::StatusOr<std::vector<ManifestEntry>> entries = DeployEntries(flags);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 1u);
+  const ManifestEntry& entry = entries->front();
+  EXPECT_EQ(entry.artifact_path, "libecho.so");
+  EXPECT_EQ(entry.spec.name(), "echo");
+  EXPECT_EQ(entry.spec.runtime(), v1::RUNTIME_NATIVE);
+  EXPECT_EQ(entry.spec.entry_point(), "entry");
+  EXPECT_EQ(entry.spec.concurrency(), 8u);
+  EXPECT_EQ(entry.spec.max_queue(), 50u);
+  EXPECT_EQ(entry.spec.timeout().seconds(), 90);
+  EXPECT_EQ(entry.spec.env().at("B"), "x=y");
+  EXPECT_EQ(entry.spec.isolation(), v1::ISOLATION_NONE);
+  EXPECT_EQ(entry.spec.description(), "says it back");
+}
+
+TEST_F(DeployCommandTest, MalformedFlagsAreInvalidArgumentNamingTheFlag) {
+  const auto error_of = [](DeployFlags flags) {
+    absl::StatusOr<std::vector<ManifestEntry>> entries = DeployEntries(flags);
+    EXPECT_EQ(entries.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(entries.status().message());
+  };
+  DeployFlags base;
+  base.name = "echo";
+  base.artifact = "a.so";
+
+  DeployFlags no_artifact = base;
+  no_artifact.artifact.clear();
+  EXPECT_THAT(error_of(no_artifact), HasSubstr("--artifact"));
+  DeployFlags no_name = base;
+  no_name.name.clear();
+  EXPECT_THAT(error_of(no_name), HasSubstr("NAME"));
+  DeployFlags bad_timeout = base;
+  bad_timeout.timeout = "10x";
+  EXPECT_THAT(error_of(bad_timeout), HasSubstr("--timeout \"10x\""));
+  DeployFlags bad_env = base;
+  bad_env.env = {"NOEQUALS"};
+  EXPECT_THAT(error_of(bad_env), HasSubstr("--env"));
+  DeployFlags bad_runtime = base;
+  bad_runtime.runtime = "lambda";
+  EXPECT_THAT(error_of(bad_runtime), HasSubstr("--runtime"));
+  DeployFlags bad_isolation = base;
+  bad_isolation.isolation = "process";
+  EXPECT_THAT(error_of(bad_isolation), HasSubstr("--isolation"));
+}
+
+constexpr char kManifest[] =
+    "functions:\n"
+    "  - {name: a, runtime: native, artifact: lib/a.so}\n"
+    "  - {name: b, runtime: native, artifact: lib/b.so, concurrency: 2}\n";
+
+TEST_F(DeployCommandTest, ManifestGivesEveryFunctionWithResolvedPaths) {
+  DeployFlags flags;
+  flags.manifest = Write("sluice.yaml", kManifest);
+  absl::StatusOr<std::vector<ManifestEntry>> entries = DeployEntries(flags);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[0].artifact_path, (dir_ / "lib/a.so").string());
+  EXPECT_EQ((*entries)[1].spec.concurrency(), 2u);
+}
+
+TEST_F(DeployCommandTest, NameWithManifestPicksOneFunction) {
+  DeployFlags flags;
+  flags.manifest = Write("sluice.yaml", kManifest);
+  flags.name = "b";
+  absl::StatusOr<std::vector<ManifestEntry>> entries = DeployEntries(flags);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ(entries->front().spec.name(), "b");
+
+  flags.name = "c";
+  EXPECT_THAT(std::string(DeployEntries(flags).status().message()),
+              HasSubstr("has no function named \"c\""));
+}
+
+TEST_F(DeployCommandTest, MissingManifestIsNotFound) {
+  DeployFlags flags;
+  flags.manifest = (dir_ / "none.yaml").string();
+  EXPECT_EQ(DeployEntries(flags).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(DeployCommandTest, DigestArtifactGivesSha256AndSize) {
+  absl::StatusOr<ArtifactDigest> digest = DigestArtifact(Write("abc", "abc"));
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(digest->sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(digest->size, 3u);
+
+  digest = DigestArtifact(Write("empty", ""));
+  ASSERT_TRUE(digest.ok());
+  EXPECT_EQ(digest->sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(DigestArtifact((dir_ / "missing").string()).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(DigestArtifact(dir_.string()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(DeployCommandTest, ForEachChunkSplitsAtTheChunkSize) {
+  const std::string path = Write("ten", "0123456789");
+  std::vector<std::string> chunks;
+  ASSERT_TRUE(ForEachChunk(path, 4, [&](absl::string_view chunk) {
+                chunks.emplace_back(chunk);
+                return true;
+              }).ok());
+  EXPECT_EQ(chunks, (std::vector<std::string>{"0123", "4567", "89"}));
+
+  int calls = 0;
+  EXPECT_TRUE(absl::IsCancelled(ForEachChunk(path, 4, [&](absl::string_view) {
+    ++calls;
+    return false;
+  })));
+  EXPECT_EQ(calls, 1);
+}
+
+}  // namespace
+}  // namespace sluice::cli

@@ -1,0 +1,191 @@
+// Tests of terminal rendering: tables, descriptions, timelines and JSON.
+#include "cli/output.h"
+
+#include "cli/invocation_commands.h"
+#include "cli/table.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace sluice::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+google::protobuf::Timestamp At(int64_t seconds, int32_t nanos = 0) {
+  google::protobuf::Timestamp time;
+  time.set_seconds(seconds);
+  time.set_nanos(nanos);
+  return time;
+}
+
+// 2024-05-01T12:00:00Z
+constexpr int64_t kMay1 = 1714564800;
+
+TEST(RenderTableTest, AlignsColumnsWithoutTrailingSpaces) {
+  EXPECT_EQ(RenderTable({"NAME", "VERSION", "X"}, {{"echo", "12", ""}, {"wordcount", "3", "y"}}),
+            "NAME       VERSION  X\n"
+            "echo       12\n"
+            "wordcount  3        y\n");
+}
+
+TEST(RenderTableTest, EmptyTableIsTheHeader) {
+  EXPECT_EQ(RenderTable({"ID", "STATE"}, {}), "ID  STATE\n");
+}
+
+TEST(FormatTest, TimesAreUtcAndUnsetIsADash) {
+  EXPECT_EQ(FormatTime(At(kMay1, 123000000)), "2024-05-01T12:00:00Z");
+  EXPECT_EQ(FormatTimeMillis(At(kMay1, 123000000)), "2024-05-01T12:00:00.123Z");
+  EXPECT_EQ(FormatTime(google::protobuf::Timestamp()), "-");
+}
+
+TEST(FormatTest, DurationsAreGoStyle) {
+  google::protobuf::Duration duration;
+  duration.set_seconds(90);
+  EXPECT_EQ(FormatDuration(duration), "1m30s");
+  duration.set_seconds(0);
+  duration.set_nanos(500000000);
+  EXPECT_EQ(FormatDuration(duration), "500ms");
+  EXPECT_EQ(FormatDuration(google::protobuf::Duration()), "-");
+}
+
+TEST(ParseStateNameTest, AcceptsStatesInAnyCase) {
+  EXPECT_EQ(ParseStateName("failed"), v1::FAILED);
+  EXPECT_EQ(ParseStateName("Cancelled"), v1::CANCELLED);
+  EXPECT_EQ(ParseStateName("done"), std::nullopt);
+  EXPECT_EQ(ParseStateName("invocation_state_unspecified"), std::nullopt);
+}
+
+v1::Function EchoFunction() {
+  v1::Function function;
+  function.mutable_spec()->set_name("echo");
+  function.mutable_spec()->set_runtime(v1::RUNTIME_NATIVE);
+  function.mutable_spec()->set_concurrency(8);
+  function.mutable_spec()->mutable_timeout()->set_seconds(10);
+  function.mutable_spec()->set_isolation(v1::ISOLATION_NONE);
+  (*function.mutable_spec()->mutable_env())["B"] = "2";
+  (*function.mutable_spec()->mutable_env())["A"] = "1";
+  function.set_version(3);
+  function.set_sha256("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+  function.set_artifact_size(4096);
+  *function.mutable_created_at() = At(kMay1);
+  return function;
+}
+
+TEST(FunctionTableTest, ShowsOneRowPerFunctionWithAShortHash) {
+  v1::ListFunctionsResponse list;
+  *list.add_functions() = EchoFunction();
+  EXPECT_EQ(FunctionTable(list.functions()),
+            "NAME  VERSION  RUNTIME  CONCURRENCY  TIMEOUT  SHA256        CREATED\n"
+            "echo  3        native   8            10s      0123456789ab  2024-05-01T12:00:00Z\n");
+}
+
+TEST(DescribeFunctionTest, ListsSpecFieldsAndSortedEnv) {
+  const std::string text = DescribeFunction(EchoFunction());
+  EXPECT_THAT(text, HasSubstr("name:         echo\n"));
+  EXPECT_THAT(text, HasSubstr("version:      3\n"));
+  EXPECT_THAT(text, HasSubstr("timeout:      10s\n"));
+  EXPECT_THAT(text, HasSubstr("isolation:    none\n"));
+  EXPECT_THAT(text, HasSubstr("size:         4096 bytes\n"));
+  EXPECT_THAT(text, HasSubstr("env:\n  A=1\n  B=2\n"));
+}
+
+v1::StateChange Change(v1::InvocationState state, int64_t seconds, const std::string& reason) {
+  v1::StateChange change;
+  change.set_state(state);
+  *change.mutable_time() = At(seconds);
+  change.set_reason(reason);
+  return change;
+}
+
+v1::Invocation FinishedInvocation() {
+  v1::Invocation invocation;
+  invocation.set_id("inv-1");
+  invocation.set_function("echo");
+  invocation.set_version(3);
+  invocation.set_state(v1::SUCCEEDED);
+  invocation.set_attempt(1);
+  *invocation.mutable_created_at() = At(kMay1);
+  *invocation.mutable_updated_at() = At(kMay1 + 2);
+  *invocation.add_timeline() = Change(v1::PENDING, kMay1, "queued");
+  *invocation.add_timeline() = Change(v1::RUNNING, kMay1 + 1, "attempt 1 started");
+  *invocation.add_timeline() = Change(v1::SUCCEEDED, kMay1 + 2, "attempt 1 succeeded");
+  invocation.set_output("hello");
+  return invocation;
+}
+
+TEST(TimelineLineTest, PadsTheStateColumn) {
+  EXPECT_EQ(TimelineLine(Change(v1::RUNNING, kMay1, "attempt 1 started")),
+            "2024-05-01T12:00:00.000Z  RUNNING    attempt 1 started\n");
+  EXPECT_EQ(TimelineLine(Change(v1::PENDING, kMay1, "")), "2024-05-01T12:00:00.000Z  PENDING\n");
+}
+
+TEST(DescribeInvocationTest, ShowsTimelineAndOutput) {
+  const std::string text = DescribeInvocation(FinishedInvocation());
+  EXPECT_THAT(text, HasSubstr("function:     echo@3\n"));
+  EXPECT_THAT(text, HasSubstr("state:        SUCCEEDED\n"));
+  EXPECT_THAT(text, HasSubstr("timeline:\n  2024-05-01T12:00:00.000Z  PENDING    queued\n"));
+  EXPECT_THAT(text, HasSubstr("  2024-05-01T12:00:02.000Z  SUCCEEDED  attempt 1 succeeded\n"));
+  EXPECT_THAT(text, HasSubstr("output:       hello\n"));
+  EXPECT_THAT(text, Not(HasSubstr("error:")));
+}
+
+TEST(DescribeInvocationTest, ShowsTheErrorOfAFailedInvocation) {
+  v1::Invocation invocation = FinishedInvocation();
+  invocation.set_state(v1::FAILED);
+  invocation.clear_output();
+  invocation.set_version(0);
+  invocation.mutable_error()->set_type("Timeout");
+  invocation.mutable_error()->set_message("took longer than 10s");
+  const std::string text = DescribeInvocation(invocation);
+  EXPECT_THAT(text, HasSubstr("function:     echo@latest\n"));
+  EXPECT_THAT(text, HasSubstr("error:        Timeout: took longer than 10s\n"));
+  EXPECT_THAT(text, Not(HasSubstr("output:")));
+}
+
+TEST(DescribeOutputTest, BinaryOutputIsSummarized) {
+  EXPECT_EQ(DescribeOutput(std::string("\x01\x02\x00", 3)),
+            "(3 bytes of binary data; use -o json to see them)");
+  EXPECT_EQ(DescribeOutput("line 1\nline 2\n"), "line 1\nline 2\n");
+  EXPECT_EQ(DescribeOutput(""), "(empty)");
+}
+
+TEST(InvocationTableTest, ShowsOneRowPerInvocation) {
+  v1::ListInvocationsResponse list;
+  *list.add_invocations() = FinishedInvocation();
+  EXPECT_EQ(InvocationTable(list.invocations()),
+            "ID     FUNCTION  VERSION  STATE      ATTEMPT  CREATED\n"
+            "inv-1  echo      3        SUCCEEDED  1        2024-05-01T12:00:00Z\n");
+}
+
+TEST(WatchPrinterTest, PrintsEachStateChangeOnce) {
+  const v1::Invocation done = FinishedInvocation();
+  v1::Invocation pending = done;
+  pending.set_state(v1::PENDING);
+  pending.mutable_timeline()->DeleteSubrange(1, 2);
+  WatchPrinter printer;
+  EXPECT_EQ(printer.Lines(pending), "2024-05-01T12:00:00.000Z  PENDING    queued\n");
+  EXPECT_EQ(printer.Lines(pending), "");
+  EXPECT_EQ(printer.Lines(done),
+            "2024-05-01T12:00:01.000Z  RUNNING    attempt 1 started\n"
+            "2024-05-01T12:00:02.000Z  SUCCEEDED  attempt 1 succeeded\n");
+}
+
+TEST(WatchPrinterTest, AStateChangeWithoutTimelineUsesTheUpdateTime) {
+  v1::Invocation running = FinishedInvocation();
+  running.clear_timeline();
+  running.set_state(v1::RUNNING);
+  WatchPrinter printer;
+  EXPECT_EQ(printer.Lines(running), "2024-05-01T12:00:02.000Z  RUNNING\n");
+}
+
+TEST(JsonLineTest, RendersOneLineOfProtobufJson) {
+  v1::InvokeAsyncResponse response;
+  response.set_invocation_id("inv-9");
+  absl::StatusOr<std::string> json = JsonLine(response);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(*json, "{\"invocationId\":\"inv-9\"}\n");
+}
+
+}  // namespace
+}  // namespace sluice::cli

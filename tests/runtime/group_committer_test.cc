@@ -1,0 +1,291 @@
+// GroupCommitter: concurrent writers share commits, errors reach every
+// writer of a failed commit, and destruction drains the queue.
+#include "runtime/group_committer.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/memory_store.h"
+#include "runtime/store.h"
+
+namespace sluice {
+namespace {
+
+using ::testing::ElementsAre;
+
+constexpr absl::Duration kDeadline = absl::Seconds(30);
+
+// GatedStore forwards to another Store, except that its first Commit waits
+// until OpenGate, so batches pile up behind it, and that every Commit can
+// be made to fail. Thread-safe. The gate gives up after kDeadline so that a
+// failed test ends instead of hanging.
+class GatedStore : public Store {
+ public:
+  explicit GatedStore(Store* inner, absl::Status commit_result = absl::OkStatus())
+      : inner_(inner), commit_result_(std::move(commit_result)) {}
+
+  absl::Status Commit(const WriteBatch& batch) override {
+    {
+      absl::MutexLock lock(&mu_);
+      commit_sizes_.push_back(batch.size());
+      if (commit_sizes_.size() == 1) mu_.AwaitWithTimeout(absl::Condition(&gate_open_), kDeadline);
+    }
+    if (!commit_result_.ok()) return commit_result_;
+    return inner_->Commit(batch);
+  }
+
+  // WaitForFirstCommit returns whether the first Commit started (and is
+  // waiting at the gate) before the deadline.
+  bool WaitForFirstCommit() {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(this, &GatedStore::FirstCommitStarted), kDeadline);
+  }
+
+  void OpenGate() {
+    absl::MutexLock lock(&mu_);
+    gate_open_ = true;
+  }
+
+  // commit_sizes returns the number of writes in each Commit so far.
+  std::vector<size_t> commit_sizes() {
+    absl::MutexLock lock(&mu_);
+    return commit_sizes_;
+  }
+
+  absl::StatusOr<v1::Function> GetFunction(const std::string& name, uint64_t version) override {
+    return inner_->GetFunction(name, version);
+  }
+  absl::StatusOr<std::vector<v1::Function>> ListFunctions() override {
+    return inner_->ListFunctions();
+  }
+  absl::StatusOr<v1::Invocation> GetInvocation(const std::string& id) override {
+    return inner_->GetInvocation(id);
+  }
+  absl::StatusOr<std::vector<v1::Invocation>> ListInvocations(
+      const InvocationFilter& filter) override {
+    return inner_->ListInvocations(filter);
+  }
+  absl::Status ForEachUnfinished(const std::function<void(const v1::Invocation&)>& fn) override {
+    return inner_->ForEachUnfinished(fn);
+  }
+
+ private:
+  bool FirstCommitStarted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !commit_sizes_.empty();
+  }
+
+  Store* const inner_;
+  const absl::Status commit_result_;
+  absl::Mutex mu_;
+  bool gate_open_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<size_t> commit_sizes_ ABSL_GUARDED_BY(mu_);
+};
+
+// Outcomes collects the statuses passed to `done` callbacks. Thread-safe.
+class Outcomes {
+ public:
+  absl::AnyInvocable<void(absl::Status)> Callback(int n) {
+    return [this, n](absl::Status status) {
+      absl::MutexLock lock(&mu_);
+      statuses_[n] = std::move(status);
+      ++count_;
+    };
+  }
+
+  // WaitFor returns whether `count` callbacks ran before the deadline. One
+  // waiter at a time.
+  bool WaitFor(int count) {
+    absl::MutexLock lock(&mu_);
+    awaited_ = count;
+    return mu_.AwaitWithTimeout(absl::Condition(this, &Outcomes::Reached), kDeadline);
+  }
+
+  int count() {
+    absl::MutexLock lock(&mu_);
+    return count_;
+  }
+
+  std::map<int, absl::Status> statuses() {
+    absl::MutexLock lock(&mu_);
+    return statuses_;
+  }
+
+ private:
+  bool Reached() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return count_ >= awaited_; }
+
+  absl::Mutex mu_;
+  std::map<int, absl::Status> statuses_ ABSL_GUARDED_BY(mu_);
+  int count_ ABSL_GUARDED_BY(mu_) = 0;
+  int awaited_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+std::string InvocationId(int n) { return absl::StrFormat("inv_%012x%016x", 1000 + n, n); }
+
+WriteBatch BatchFor(int n) {
+  v1::Invocation invocation;
+  invocation.set_id(InvocationId(n));
+  invocation.set_function("echo");
+  invocation.set_state(v1::PENDING);
+  WriteBatch batch;
+  batch.PutInvocation(invocation);
+  return batch;
+}
+
+TEST(GroupCommitterTest, ConcurrentWritersShareOneCommit) {
+  constexpr int kThreads = 64;
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GatedStore gated(store.get());
+  Outcomes outcomes;
+  GroupCommitter committer(&gated);
+
+  // Batch 0 holds the commit thread at the gate while the others queue up.
+  committer.Submit(BatchFor(0), outcomes.Callback(0));
+  ASSERT_TRUE(gated.WaitForFirstCommit());
+  std::vector<std::thread> writers;
+  for (int n = 1; n <= kThreads; ++n) {
+    writers.emplace_back([&, n] { committer.Submit(BatchFor(n), outcomes.Callback(n)); });
+  }
+  for (std::thread& writer : writers) writer.join();
+  gated.OpenGate();
+
+  ASSERT_TRUE(outcomes.WaitFor(kThreads + 1)) << outcomes.count() << " done";
+  for (const auto& [n, status] : outcomes.statuses()) EXPECT_TRUE(status.ok()) << n << ": " << status;
+  for (int n = 0; n <= kThreads; ++n) {
+    EXPECT_TRUE(store->GetInvocation(InvocationId(n)).ok()) << n;
+  }
+  EXPECT_LT(committer.commits(), static_cast<uint64_t>(kThreads + 1));
+  EXPECT_EQ(committer.commits(), 2u);
+  EXPECT_THAT(gated.commit_sizes(), ElementsAre(1u, static_cast<size_t>(kThreads)));
+}
+
+TEST(GroupCommitterTest, CommitAndWaitFromManyThreads) {
+  constexpr int kThreads = 16;
+  constexpr int kBatchesPerThread = 20;
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GroupCommitter committer(store.get());
+
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kBatchesPerThread; ++i) {
+        absl::Status status = committer.CommitAndWait(BatchFor(t * kBatchesPerThread + i));
+        EXPECT_TRUE(status.ok()) << status;
+      }
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+
+  for (int n = 0; n < kThreads * kBatchesPerThread; ++n) {
+    EXPECT_TRUE(store->GetInvocation(InvocationId(n)).ok()) << n;
+  }
+  EXPECT_GE(committer.commits(), 1u);
+  EXPECT_LE(committer.commits(), static_cast<uint64_t>(kThreads * kBatchesPerThread));
+}
+
+TEST(GroupCommitterTest, FailedCommitFailsEveryBatchInIt) {
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GatedStore gated(store.get(), absl::UnavailableError("disk gone"));
+  Outcomes outcomes;
+  GroupCommitter committer(&gated);
+
+  committer.Submit(BatchFor(0), outcomes.Callback(0));
+  ASSERT_TRUE(gated.WaitForFirstCommit());
+  for (int n = 1; n <= 3; ++n) committer.Submit(BatchFor(n), outcomes.Callback(n));
+  gated.OpenGate();
+
+  ASSERT_TRUE(outcomes.WaitFor(4));
+  std::map<int, absl::Status> statuses = outcomes.statuses();
+  ASSERT_EQ(statuses.size(), 4u);
+  for (const auto& [n, status] : statuses) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << n << ": " << status;
+    EXPECT_FALSE(store->GetInvocation(InvocationId(n)).ok()) << n;
+  }
+  EXPECT_THAT(gated.commit_sizes(), ElementsAre(1u, 3u));
+}
+
+TEST(GroupCommitterTest, MalformedBatchFailsItsWholeRound) {
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GatedStore gated(store.get());
+  Outcomes outcomes;
+  GroupCommitter committer(&gated);
+
+  committer.Submit(BatchFor(0), outcomes.Callback(0));
+  ASSERT_TRUE(gated.WaitForFirstCommit());
+  committer.Submit(BatchFor(1), outcomes.Callback(1));
+  WriteBatch malformed;
+  malformed.PutInvocation(v1::Invocation());  // no id
+  committer.Submit(std::move(malformed), outcomes.Callback(2));
+  gated.OpenGate();
+
+  ASSERT_TRUE(outcomes.WaitFor(3));
+  std::map<int, absl::Status> statuses = outcomes.statuses();
+  EXPECT_TRUE(statuses[0].ok()) << statuses[0];
+  EXPECT_EQ(statuses[1].code(), absl::StatusCode::kInvalidArgument) << statuses[1];
+  EXPECT_EQ(statuses[2].code(), absl::StatusCode::kInvalidArgument) << statuses[2];
+  EXPECT_FALSE(store->GetInvocation(InvocationId(1)).ok());
+
+  // The committer keeps working after a failed round.
+  EXPECT_TRUE(committer.CommitAndWait(BatchFor(3)).ok());
+  EXPECT_TRUE(store->GetInvocation(InvocationId(3)).ok());
+}
+
+TEST(GroupCommitterTest, DestructorCommitsPendingBatches) {
+  constexpr int kBatches = 10;
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GatedStore gated(store.get());
+  Outcomes outcomes;
+  auto committer = std::make_unique<GroupCommitter>(&gated);
+
+  committer->Submit(BatchFor(0), outcomes.Callback(0));
+  ASSERT_TRUE(gated.WaitForFirstCommit());
+  for (int n = 1; n < kBatches; ++n) committer->Submit(BatchFor(n), outcomes.Callback(n));
+  // The destructor starts while batches 1.. wait behind the gate.
+  std::thread opener([&] { gated.OpenGate(); });
+  committer.reset();
+  opener.join();
+
+  EXPECT_EQ(outcomes.count(), kBatches);
+  for (const auto& [n, status] : outcomes.statuses()) EXPECT_TRUE(status.ok()) << n << ": " << status;
+  for (int n = 0; n < kBatches; ++n) {
+    EXPECT_TRUE(store->GetInvocation(InvocationId(n)).ok()) << n;
+  }
+}
+
+TEST(GroupCommitterTest, DoneMaySubmitMore) {
+  std::unique_ptr<Store> store = NewMemoryStore();
+  Outcomes outcomes;
+  GroupCommitter committer(store.get());
+
+  committer.Submit(BatchFor(0), [&](absl::Status status) {
+    EXPECT_TRUE(status.ok()) << status;
+    committer.Submit(BatchFor(1), outcomes.Callback(1));
+  });
+
+  ASSERT_TRUE(outcomes.WaitFor(1));
+  EXPECT_TRUE(outcomes.statuses()[1].ok());
+  EXPECT_TRUE(store->GetInvocation(InvocationId(1)).ok());
+}
+
+TEST(GroupCommitterTest, EmptyBatchSucceedsWithoutCommitting) {
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GroupCommitter committer(store.get());
+
+  EXPECT_TRUE(committer.CommitAndWait(WriteBatch()).ok());
+  EXPECT_EQ(committer.commits(), 0u);
+  EXPECT_TRUE(committer.CommitAndWait(BatchFor(0)).ok());
+  EXPECT_EQ(committer.commits(), 1u);
+}
+
+}  // namespace
+}  // namespace sluice

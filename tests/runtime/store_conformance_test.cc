@@ -1,0 +1,558 @@
+// One suite that every Store implementation must pass, plus the behaviour
+// only the durable RocksDbStore has (reopening, exclusive data dir, corrupt
+// values).
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "runtime/memory_store.h"
+#include "runtime/rocksdb_store.h"
+#include "runtime/store.h"
+
+namespace sluice {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// TempDir is a fresh directory, removed with everything in it when the
+// object goes away.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = testing::TempDir() + "/store_test_XXXXXX";
+    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  // path is empty if the directory could not be made.
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A factory per implementation: Open returns a new, empty store.
+class MemoryStoreFactory {
+ public:
+  absl::StatusOr<std::unique_ptr<Store>> Open() { return NewMemoryStore(); }
+};
+
+class RocksDbStoreFactory {
+ public:
+  absl::StatusOr<std::unique_ptr<Store>> Open() {
+    if (dir_.path().empty()) return absl::InternalError("mkdtemp failed");
+    return OpenRocksDbStore(dir_.path() + "/db");
+  }
+
+ private:
+  TempDir dir_;
+};
+
+v1::Function MakeFunction(const std::string& name, uint64_t version) {
+  v1::Function function;
+  function.mutable_spec()->set_name(name);
+  function.mutable_spec()->set_description(absl::StrFormat("%s v%d", name, version));
+  function.set_version(version);
+  function.set_sha256(std::string(64, 'a'));
+  return function;
+}
+
+// InvocationId returns the n-th id in creation order, shaped like real ids.
+std::string InvocationId(int n) { return absl::StrFormat("inv_%012x%016x", 1000 + n, 77 * n); }
+
+v1::Invocation MakeInvocation(int n, const std::string& function, v1::InvocationState state) {
+  v1::Invocation invocation;
+  invocation.set_id(InvocationId(n));
+  invocation.set_function(function);
+  invocation.set_state(state);
+  invocation.set_payload(absl::StrFormat("payload %d", n));
+  return invocation;
+}
+
+// Query builds an InvocationFilter, field by field.
+class Query {
+ public:
+  Query& Function(std::string function) {
+    filter_.function = std::move(function);
+    return *this;
+  }
+  Query& State(v1::InvocationState state) {
+    filter_.state = state;
+    return *this;
+  }
+  Query& Before(std::string id) {
+    filter_.before_id = std::move(id);
+    return *this;
+  }
+  Query& Limit(size_t limit) {
+    filter_.limit = limit;
+    return *this;
+  }
+  const InvocationFilter& filter() const { return filter_; }
+
+ private:
+  InvocationFilter filter_;
+};
+
+std::vector<uint64_t> VersionsOf(const std::vector<v1::Function>& functions) {
+  std::vector<uint64_t> versions;
+  for (const v1::Function& function : functions) versions.push_back(function.version());
+  return versions;
+}
+
+std::vector<std::string> NamesOf(const std::vector<v1::Function>& functions) {
+  std::vector<std::string> names;
+  for (const v1::Function& function : functions) names.push_back(function.spec().name());
+  return names;
+}
+
+std::vector<std::string> IdsOf(const std::vector<v1::Invocation>& invocations) {
+  std::vector<std::string> ids;
+  for (const v1::Invocation& invocation : invocations) ids.push_back(invocation.id());
+  return ids;
+}
+
+template <typename Factory>
+class StoreConformanceTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Store>> store = factory_.Open();
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+
+  void PutFunctions(const std::vector<v1::Function>& functions) {
+    WriteBatch batch;
+    for (const v1::Function& function : functions) batch.PutFunction(function);
+    ASSERT_TRUE(store_->Commit(batch).ok());
+  }
+
+  void PutInvocations(const std::vector<v1::Invocation>& invocations) {
+    WriteBatch batch;
+    for (const v1::Invocation& invocation : invocations) batch.PutInvocation(invocation);
+    ASSERT_TRUE(store_->Commit(batch).ok());
+  }
+
+  std::vector<std::string> List(const Query& query) {
+    absl::StatusOr<std::vector<v1::Invocation>> invocations =
+        store_->ListInvocations(query.filter());
+    EXPECT_TRUE(invocations.ok()) << invocations.status();
+    return invocations.ok() ? IdsOf(*invocations) : std::vector<std::string>{};
+  }
+
+  std::vector<std::string> Unfinished() {
+    std::vector<std::string> ids;
+    absl::Status status =
+        store_->ForEachUnfinished([&](const v1::Invocation& invocation) {
+          ids.push_back(invocation.id());
+        });
+    EXPECT_TRUE(status.ok()) << status;
+    return ids;
+  }
+
+  // Declared first, destroyed last: the store closes before its files go.
+  Factory factory_;
+  std::unique_ptr<Store> store_;
+};
+
+using StoreTypes = ::testing::Types<MemoryStoreFactory, RocksDbStoreFactory>;
+
+class StoreTypeNames {
+ public:
+  template <typename T>
+  static std::string GetName(int) {
+    if (std::is_same_v<T, MemoryStoreFactory>) return "MemoryStore";
+    if (std::is_same_v<T, RocksDbStoreFactory>) return "RocksDbStore";
+    return "Unknown";
+  }
+};
+
+TYPED_TEST_SUITE(StoreConformanceTest, StoreTypes, StoreTypeNames);
+
+TYPED_TEST(StoreConformanceTest, GetsEachFunctionVersionAndLatestForZero) {
+  this->PutFunctions({MakeFunction("echo", 1), MakeFunction("echo", 2)});
+
+  absl::StatusOr<v1::Function> first = this->store_->GetFunction("echo", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->version(), 1u);
+  EXPECT_EQ(first->spec().description(), "echo v1");
+
+  absl::StatusOr<v1::Function> latest = this->store_->GetFunction("echo", 0);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->version(), 2u);
+  EXPECT_EQ(latest->spec().description(), "echo v2");
+}
+
+TYPED_TEST(StoreConformanceTest, LatestVersionComparesNumerically) {
+  this->PutFunctions({MakeFunction("echo", 10), MakeFunction("echo", 9)});
+
+  absl::StatusOr<v1::Function> latest = this->store_->GetFunction("echo", 0);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->version(), 10u);
+}
+
+TYPED_TEST(StoreConformanceTest, MissingFunctionOrVersionIsNotFound) {
+  this->PutFunctions({MakeFunction("echo-b", 1), MakeFunction("echo", 1)});
+
+  EXPECT_EQ(this->store_->GetFunction("echo", 2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->store_->GetFunction("ech", 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->store_->GetFunction("echo-c", 0).status().code(),
+            absl::StatusCode::kNotFound);
+  // A name that is a prefix of another does not see the other's versions.
+  absl::StatusOr<v1::Function> echo = this->store_->GetFunction("echo", 0);
+  ASSERT_TRUE(echo.ok()) << echo.status();
+  EXPECT_EQ(echo->spec().name(), "echo");
+}
+
+TYPED_TEST(StoreConformanceTest, ListFunctionsReturnsLatestOfEachSortedByName) {
+  this->PutFunctions({MakeFunction("b", 1), MakeFunction("b", 2), MakeFunction("a", 1),
+                      MakeFunction("a-b", 2), MakeFunction("a-b", 3), MakeFunction("a0", 7)});
+
+  absl::StatusOr<std::vector<v1::Function>> functions = this->store_->ListFunctions();
+  ASSERT_TRUE(functions.ok()) << functions.status();
+  EXPECT_THAT(NamesOf(*functions), ElementsAre("a", "a-b", "a0", "b"));
+  EXPECT_EQ(VersionsOf(*functions), (std::vector<uint64_t>{1, 3, 7, 2}));
+}
+
+TYPED_TEST(StoreConformanceTest, ListFunctionsOfEmptyStoreIsEmpty) {
+  absl::StatusOr<std::vector<v1::Function>> functions = this->store_->ListFunctions();
+  ASSERT_TRUE(functions.ok()) << functions.status();
+  EXPECT_THAT(*functions, IsEmpty());
+}
+
+TYPED_TEST(StoreConformanceTest, DeleteFunctionRemovesAllVersionsAndOnlyThem) {
+  this->PutFunctions({MakeFunction("x", 1), MakeFunction("x", 2), MakeFunction("x", 3),
+                      MakeFunction("x-y", 1), MakeFunction("w", 4)});
+  WriteBatch batch;
+  batch.DeleteFunction("x");
+  ASSERT_TRUE(this->store_->Commit(batch).ok());
+
+  for (uint64_t version : {0, 1, 2, 3}) {
+    EXPECT_EQ(this->store_->GetFunction("x", version).status().code(),
+              absl::StatusCode::kNotFound)
+        << "version " << version;
+  }
+  absl::StatusOr<std::vector<v1::Function>> functions = this->store_->ListFunctions();
+  ASSERT_TRUE(functions.ok()) << functions.status();
+  EXPECT_THAT(NamesOf(*functions), ElementsAre("w", "x-y"));
+}
+
+TYPED_TEST(StoreConformanceTest, WritesOfOneBatchApplyInOrder) {
+  WriteBatch batch;
+  batch.PutFunction(MakeFunction("x", 1));
+  batch.DeleteFunction("x");
+  batch.PutFunction(MakeFunction("x", 2));
+  batch.PutInvocation(MakeInvocation(1, "x", v1::PENDING));
+  batch.DeleteInvocation(InvocationId(1));
+  batch.PutInvocation(MakeInvocation(2, "x", v1::PENDING));
+  batch.PutInvocation(MakeInvocation(2, "x", v1::SUCCEEDED));
+  ASSERT_TRUE(this->store_->Commit(batch).ok());
+
+  EXPECT_EQ(this->store_->GetFunction("x", 1).status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<v1::Function> latest = this->store_->GetFunction("x", 0);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->version(), 2u);
+  EXPECT_EQ(this->store_->GetInvocation(InvocationId(1)).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::StatusOr<v1::Invocation> second = this->store_->GetInvocation(InvocationId(2));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->state(), v1::SUCCEEDED);
+  EXPECT_THAT(this->Unfinished(), IsEmpty());
+}
+
+TYPED_TEST(StoreConformanceTest, PutInvocationInsertsAndReplaces) {
+  EXPECT_EQ(this->store_->GetInvocation(InvocationId(1)).status().code(),
+            absl::StatusCode::kNotFound);
+  v1::Invocation invocation = MakeInvocation(1, "echo", v1::PENDING);
+  (*invocation.mutable_metadata())["k"] = "v";
+  this->PutInvocations({invocation});
+
+  absl::StatusOr<v1::Invocation> stored = this->store_->GetInvocation(InvocationId(1));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->SerializeAsString(), invocation.SerializeAsString());
+
+  invocation.set_state(v1::RUNNING);
+  invocation.set_attempt(1);
+  this->PutInvocations({invocation});
+  stored = this->store_->GetInvocation(InvocationId(1));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::RUNNING);
+  EXPECT_EQ(stored->attempt(), 1u);
+  EXPECT_EQ(stored->payload(), "payload 1");
+}
+
+TYPED_TEST(StoreConformanceTest, DeleteInvocationRemovesIt) {
+  this->PutInvocations({MakeInvocation(1, "echo", v1::PENDING)});
+  WriteBatch batch;
+  batch.DeleteInvocation(InvocationId(1));
+  ASSERT_TRUE(this->store_->Commit(batch).ok());
+
+  EXPECT_EQ(this->store_->GetInvocation(InvocationId(1)).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_THAT(this->List(Query()), IsEmpty());
+  EXPECT_THAT(this->Unfinished(), IsEmpty());
+}
+
+TYPED_TEST(StoreConformanceTest, ListInvocationsIsNewestFirst) {
+  // Inserted out of order: the order comes from the ids.
+  this->PutInvocations({MakeInvocation(3, "a", v1::PENDING), MakeInvocation(1, "a", v1::PENDING),
+                        MakeInvocation(2, "b", v1::SUCCEEDED)});
+
+  EXPECT_THAT(this->List(Query()), ElementsAre(InvocationId(3), InvocationId(2), InvocationId(1)));
+}
+
+TYPED_TEST(StoreConformanceTest, ListInvocationsFiltersByFunctionAndState) {
+  this->PutInvocations({MakeInvocation(1, "a", v1::PENDING), MakeInvocation(2, "b", v1::PENDING),
+                        MakeInvocation(3, "a", v1::SUCCEEDED), MakeInvocation(4, "ab", v1::FAILED),
+                        MakeInvocation(5, "a", v1::FAILED)});
+
+  EXPECT_THAT(this->List(Query().Function("a")),
+              ElementsAre(InvocationId(5), InvocationId(3), InvocationId(1)));
+  EXPECT_THAT(this->List(Query().State(v1::FAILED)), ElementsAre(InvocationId(5), InvocationId(4)));
+  EXPECT_THAT(this->List(Query().Function("a").State(v1::PENDING)), ElementsAre(InvocationId(1)));
+  EXPECT_THAT(this->List(Query().Function("c")), IsEmpty());
+}
+
+TYPED_TEST(StoreConformanceTest, ListInvocationsPagesWithBeforeIdAndLimit) {
+  std::vector<v1::Invocation> invocations;
+  for (int n = 1; n <= 5; ++n) invocations.push_back(MakeInvocation(n, "a", v1::PENDING));
+  this->PutInvocations(invocations);
+
+  EXPECT_THAT(this->List(Query().Limit(2)), ElementsAre(InvocationId(5), InvocationId(4)));
+  EXPECT_THAT(this->List(Query().Before(InvocationId(4)).Limit(2)),
+              ElementsAre(InvocationId(3), InvocationId(2)));
+  EXPECT_THAT(this->List(Query().Before(InvocationId(2)).Limit(2)),
+              ElementsAre(InvocationId(1)));
+  EXPECT_THAT(this->List(Query().Before(InvocationId(1))), IsEmpty());
+  // before_id need not name a stored invocation.
+  EXPECT_THAT(this->List(Query().Before(InvocationId(3) + "0").Limit(2)),
+              ElementsAre(InvocationId(3), InvocationId(2)));
+  EXPECT_THAT(this->List(Query().Before("inw_")), ::testing::SizeIs(5));
+  EXPECT_THAT(this->List(Query().Limit(0)), IsEmpty());
+}
+
+TYPED_TEST(StoreConformanceTest, ListInvocationsLimitCountsOnlyMatches) {
+  this->PutInvocations({MakeInvocation(1, "a", v1::PENDING), MakeInvocation(2, "a", v1::PENDING),
+                        MakeInvocation(3, "b", v1::PENDING), MakeInvocation(4, "b", v1::PENDING),
+                        MakeInvocation(5, "a", v1::PENDING)});
+
+  EXPECT_THAT(this->List(Query().Function("a").Limit(2)),
+              ElementsAre(InvocationId(5), InvocationId(2)));
+  EXPECT_THAT(this->List(Query().Function("a").Before(InvocationId(2)).Limit(2)),
+              ElementsAre(InvocationId(1)));
+}
+
+TYPED_TEST(StoreConformanceTest, ForEachUnfinishedVisitsPendingAndRunningOldestFirst) {
+  this->PutInvocations({MakeInvocation(6, "a", v1::PENDING), MakeInvocation(5, "a", v1::CANCELLED),
+                        MakeInvocation(4, "a", v1::FAILED), MakeInvocation(3, "b", v1::RUNNING),
+                        MakeInvocation(2, "a", v1::SUCCEEDED), MakeInvocation(1, "a", v1::PENDING)});
+
+  EXPECT_THAT(this->Unfinished(), ElementsAre(InvocationId(1), InvocationId(3), InvocationId(6)));
+
+  // Finishing an invocation drops it; retrying brings it back.
+  this->PutInvocations({MakeInvocation(3, "b", v1::SUCCEEDED)});
+  EXPECT_THAT(this->Unfinished(), ElementsAre(InvocationId(1), InvocationId(6)));
+  this->PutInvocations({MakeInvocation(4, "a", v1::PENDING)});
+  EXPECT_THAT(this->Unfinished(), ElementsAre(InvocationId(1), InvocationId(4), InvocationId(6)));
+  this->PutInvocations({MakeInvocation(1, "a", v1::RUNNING)});
+  EXPECT_THAT(this->Unfinished(), ElementsAre(InvocationId(1), InvocationId(4), InvocationId(6)));
+}
+
+TYPED_TEST(StoreConformanceTest, ForEachUnfinishedPassesWholeInvocationsAndAllowsReentry) {
+  v1::Invocation pending = MakeInvocation(1, "a", v1::PENDING);
+  pending.set_attempt(2);
+  this->PutInvocations({pending});
+
+  std::vector<v1::Invocation> seen;
+  absl::Status status = this->store_->ForEachUnfinished([&](const v1::Invocation& invocation) {
+    seen.push_back(invocation);
+    // Calling back into the store must not deadlock.
+    EXPECT_TRUE(this->store_->GetInvocation(invocation.id()).ok());
+  });
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].SerializeAsString(), pending.SerializeAsString());
+}
+
+TYPED_TEST(StoreConformanceTest, MalformedBatchIsRejectedWhole) {
+  WriteBatch batch;
+  batch.PutInvocation(MakeInvocation(1, "a", v1::PENDING));
+  batch.PutFunction(MakeFunction("good", 1));
+  batch.PutFunction(MakeFunction("bad", 0));
+  absl::Status status = this->store_->Commit(batch);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+
+  EXPECT_EQ(this->store_->GetInvocation(InvocationId(1)).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->store_->GetFunction("good", 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(this->Unfinished(), IsEmpty());
+}
+
+TYPED_TEST(StoreConformanceTest, RejectsNamesAndIdsThatCannotBeKeys) {
+  for (const std::string& name : {std::string(), std::string("a/b")}) {
+    WriteBatch put;
+    put.PutFunction(MakeFunction(name, 1));
+    EXPECT_EQ(this->store_->Commit(put).code(), absl::StatusCode::kInvalidArgument) << name;
+    WriteBatch remove;
+    remove.DeleteFunction(name);
+    EXPECT_EQ(this->store_->Commit(remove).code(), absl::StatusCode::kInvalidArgument) << name;
+  }
+  WriteBatch batch;
+  batch.PutInvocation(v1::Invocation());
+  EXPECT_EQ(this->store_->Commit(batch).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreConformanceTest, EmptyBatchCommits) {
+  EXPECT_TRUE(this->store_->Commit(WriteBatch()).ok());
+}
+
+TYPED_TEST(StoreConformanceTest, ReadersSeeABatchWholeOrNotAtAll) {
+  // Each batch moves two invocations to the same attempt; a reader listing
+  // both must never see them disagree.
+  constexpr int kBatches = 50;
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    for (int attempt = 1; attempt <= kBatches; ++attempt) {
+      WriteBatch batch;
+      for (int n : {1, 2}) {
+        v1::Invocation invocation = MakeInvocation(n, "a", v1::RUNNING);
+        invocation.set_attempt(attempt);
+        batch.PutInvocation(invocation);
+      }
+      EXPECT_TRUE(this->store_->Commit(batch).ok());
+    }
+    writing = false;
+  });
+  int torn = 0;
+  int reads = 0;
+  do {
+    absl::StatusOr<std::vector<v1::Invocation>> both = this->store_->ListInvocations({});
+    if (!both.ok()) {
+      ADD_FAILURE() << both.status();
+      break;
+    }
+    ++reads;
+    if (both->size() == 1 || (both->size() == 2 && (*both)[0].attempt() != (*both)[1].attempt())) {
+      ++torn;
+    }
+  } while (writing);
+  writer.join();
+  EXPECT_EQ(torn, 0) << "in " << reads << " reads";
+  absl::StatusOr<v1::Invocation> last = this->store_->GetInvocation(InvocationId(2));
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->attempt(), static_cast<uint32_t>(kBatches));
+}
+
+// RocksDbStore alone: what only a durable store does.
+class RocksDbStoreTest : public testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
+
+  std::string DbPath() const { return dir_.path() + "/data"; }
+
+  TempDir dir_;
+};
+
+TEST_F(RocksDbStoreTest, DataSurvivesCloseAndReopen) {
+  {
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(DbPath());
+    ASSERT_TRUE(store.ok()) << store.status();
+    WriteBatch batch;
+    batch.PutFunction(MakeFunction("echo", 1));
+    batch.PutFunction(MakeFunction("echo", 2));
+    batch.PutInvocation(MakeInvocation(1, "echo", v1::PENDING));
+    batch.PutInvocation(MakeInvocation(2, "echo", v1::SUCCEEDED));
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(DbPath());
+  ASSERT_TRUE(store.ok()) << store.status();
+
+  absl::StatusOr<v1::Function> function = (*store)->GetFunction("echo", 0);
+  ASSERT_TRUE(function.ok()) << function.status();
+  EXPECT_EQ(function->version(), 2u);
+  absl::StatusOr<v1::Invocation> invocation = (*store)->GetInvocation(InvocationId(2));
+  ASSERT_TRUE(invocation.ok()) << invocation.status();
+  EXPECT_EQ(invocation->state(), v1::SUCCEEDED);
+  std::vector<std::string> unfinished;
+  ASSERT_TRUE((*store)
+                  ->ForEachUnfinished([&](const v1::Invocation& invocation) {
+                    unfinished.push_back(invocation.id());
+                  })
+                  .ok());
+  EXPECT_THAT(unfinished, ElementsAre(InvocationId(1)));
+}
+
+TEST_F(RocksDbStoreTest, SecondOpenOfTheSameDirIsFailedPrecondition) {
+  absl::StatusOr<std::unique_ptr<Store>> first = OpenRocksDbStore(DbPath());
+  ASSERT_TRUE(first.ok()) << first.status();
+
+  absl::StatusOr<std::unique_ptr<Store>> second = OpenRocksDbStore(DbPath());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+  EXPECT_TRUE(IsDataDirInUse(second.status()));
+  EXPECT_THAT(second.status().message(), HasSubstr(DbPath()));
+  EXPECT_THAT(second.status().message(), HasSubstr("in use by another sluice process"));
+
+  first->reset();
+  absl::StatusOr<std::unique_ptr<Store>> third = OpenRocksDbStore(DbPath());
+  EXPECT_TRUE(third.ok()) << third.status();
+}
+
+TEST_F(RocksDbStoreTest, OtherErrorsAreNotDataDirInUse) {
+  EXPECT_FALSE(IsDataDirInUse(absl::FailedPreconditionError("data dir x is in use")));
+  // A regular file where the directory should be.
+  const std::string file = dir_.path() + "/file";
+  ASSERT_TRUE(std::ofstream(file).good());
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(file);
+  ASSERT_FALSE(store.ok());
+  EXPECT_FALSE(IsDataDirInUse(store.status()));
+  EXPECT_THAT(store.status().message(), HasSubstr(file));
+}
+
+TEST_F(RocksDbStoreTest, CorruptValueIsDataLossNamingTheKey) {
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, DbPath(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "i/inv_bad", "\xff\xff\xff").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "f/bad/00000000000000000001", "\xff\xff").ok());
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(DbPath());
+  ASSERT_TRUE(store.ok()) << store.status();
+
+  absl::Status status = (*store)->GetInvocation("inv_bad").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_THAT(status.message(), HasSubstr("i/inv_bad"));
+  status = (*store)->ListInvocations({}).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  status = (*store)->GetFunction("bad", 0).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_THAT(status.message(), HasSubstr("f/bad/00000000000000000001"));
+  status = (*store)->ListFunctions().status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+}
+
+}  // namespace
+}  // namespace sluice
