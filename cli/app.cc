@@ -30,7 +30,7 @@ CLI::Option* OnePerFlag(CLI::Option* option) { return option->allow_extra_args(f
 
 int RunCli(int argc, const char* const argv[], Console& console, const ServeFunction& serve) {
   CLI::App app("Sluice: deploy, invoke and follow serverless functions.", "sluice");
-  app.footer(std::string("\n") + kExitCodesHelp);
+  app.footer(kExitCodesHelp);
   app.failure_message(FailureMessage);
   app.require_subcommand(1);
   // Global options may also follow the subcommand.

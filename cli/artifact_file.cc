@@ -69,7 +69,9 @@ absl::StatusOr<ArtifactDigest> DigestArtifact(const std::string& path) {
   if (EVP_DigestFinal_ex(context.get(), digest, &length) != 1) {
     return absl::InternalError("cannot finish SHA-256");
   }
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
+  result.sha256 =
+      absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
+  return result;
 }
 
 }  // namespace sluice::cli

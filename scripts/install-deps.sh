@@ -55,7 +55,7 @@ fi
 echo "install-deps: installing ${#missing[@]} missing package(s): ${missing[*]}"
 
 as_root=()
-if [[ "$(id -u)" -ne 0 ]]; then
+if [[ "${EUID}" -ne 0 ]]; then
   if ! command -v sudo >/dev/null 2>&1; then
     echo "install-deps: not root and sudo is not available; install as root:" >&2
     echo "  apt-get update && apt-get install -y ${missing[*]}" >&2

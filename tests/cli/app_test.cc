@@ -74,12 +74,11 @@ TEST(AppTest, ServeFillsServerOptionsFromFlags) {
     seen = options;
     return absl::OkStatus();
   };
-  const CliResult result =
-      RunSluice({"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:9999",
-                 "--data-dir", "data", "--max-payload-bytes", "1024", "--max-artifact-bytes",
-                 "2048", "--executor-threads", "3", "--ready-file", "ready.json", "-f", "a.yaml",
-                 "--manifest", "b.yaml"},
-                "", true, serve);
+  const CliResult result = RunSluice(
+      {"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:9999", "--data-dir",
+       "data", "--max-payload-bytes", "1024", "--max-artifact-bytes", "2048", "--executor-threads",
+       "3", "--ready-file", "ready.json", "-f", "a.yaml", "--manifest", "b.yaml"},
+      "", true, serve);
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(seen.listen, "127.0.0.1:0");
   EXPECT_EQ(seen.metrics_listen, "127.0.0.1:9999");

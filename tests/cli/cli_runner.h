@@ -28,8 +28,8 @@ inline CliResult RunSluice(const std::vector<std::string>& args, const std::stri
   const ServeFunction fail_serve = [](const ServerOptions&) {
     return absl::InternalError("serve is not available in this test");
   };
-  const int code = RunCli(static_cast<int>(argv.size()), argv.data(), console,
-                          serve ? serve : fail_serve);
+  const int code =
+      RunCli(static_cast<int>(argv.size()), argv.data(), console, serve ? serve : fail_serve);
   return {code, out.str(), err.str()};
 }
 

@@ -52,11 +52,10 @@ TEST(DescribeRpcFailureTest, NotFoundKeepsTheServerMessage) {
 }
 
 TEST(DescribeRpcFailureTest, OverloadAndDeadlineSayWhatHappened) {
-  EXPECT_THAT(
-      DescribeRpcFailure(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "queue full"), false,
-                         "h:1")
-          .message,
-      HasSubstr("overloaded"));
+  EXPECT_THAT(DescribeRpcFailure(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "queue full"),
+                                 false, "h:1")
+                  .message,
+              HasSubstr("overloaded"));
   EXPECT_THAT(
       DescribeRpcFailure(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, ""), false, "h:1")
           .message,

@@ -46,8 +46,7 @@ TEST_F(ResolvePayloadTest, AtMissingFileIsNotFound) {
 }
 
 TEST_F(ResolvePayloadTest, BareAtIsInvalid) {
-  EXPECT_EQ(ResolvePayload("@", stdin_, false).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolvePayload("@", stdin_, false).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ResolvePayloadTest, DashReadsStdinEvenFromATerminal) {

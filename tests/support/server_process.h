@@ -57,6 +57,10 @@ class ServerProcess {
   int metrics_port_ = 0;
 };
 
+// HttpGet fetches http://127.0.0.1:`port``path` and returns the body;
+// an error when the connection fails or the status is not 200.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+
 // RunResult is what a finished command printed and how it exited.
 struct RunResult {
   int exit_code = -1;
