@@ -149,8 +149,12 @@ absl::StatusOr<std::string> ArtifactStore::WriteTemp(std::string_view bytes) {
   if (status.ok() && fchmod(fd, 0644) != 0) {
     status = absl::ErrnoToStatus(errno, absl::StrCat("chmod ", path));
   }
-  if (status.ok() && fsync(fd) != 0) status = absl::ErrnoToStatus(errno, absl::StrCat("fsync ", path));
-  if (close(fd) != 0 && status.ok()) status = absl::ErrnoToStatus(errno, absl::StrCat("close ", path));
+  if (status.ok() && fsync(fd) != 0) {
+    status = absl::ErrnoToStatus(errno, absl::StrCat("fsync ", path));
+  }
+  if (close(fd) != 0 && status.ok()) {
+    status = absl::ErrnoToStatus(errno, absl::StrCat("close ", path));
+  }
   if (!status.ok()) {
     RemoveTemp(path);
     return status;

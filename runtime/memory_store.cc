@@ -50,7 +50,8 @@ class MemoryStore final : public Store {
     if (version == 0) return versions->second.rbegin()->second;
     auto it = versions->second.find(version);
     if (it == versions->second.end()) {
-      return absl::NotFoundError(absl::StrCat("function ", name, " version ", version, " not found"));
+      return absl::NotFoundError(
+          absl::StrCat("function ", name, " version ", version, " not found"));
     }
     return it->second;
   }
@@ -78,8 +79,8 @@ class MemoryStore final : public Store {
       const InvocationFilter& filter) override {
     absl::MutexLock lock(&mu_);
     std::vector<v1::Invocation> invocations;
-    auto it = filter.before_id.empty() ? invocations_.end()
-                                       : invocations_.lower_bound(filter.before_id);
+    auto it =
+        filter.before_id.empty() ? invocations_.end() : invocations_.lower_bound(filter.before_id);
     while (it != invocations_.begin() && invocations.size() < filter.limit) {
       --it;
       const v1::Invocation& invocation = it->second;

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -41,7 +42,9 @@ constexpr size_t kVersionDigits = 20;  // enough for any uint64_t
 constexpr char kLockFileName[] = "sluice.lock";
 constexpr char kDataDirInUseUrl[] = "type.sluice.dev/sluice.DataDirInUse";
 
-std::string FunctionPrefix(absl::string_view name) { return absl::StrCat(kFunctionPrefix, name, "/"); }
+std::string FunctionPrefix(absl::string_view name) {
+  return absl::StrCat(kFunctionPrefix, name, "/");
+}
 
 std::string FunctionKey(absl::string_view name, uint64_t version) {
   return absl::StrFormat("%s%s/%020u", kFunctionPrefix, name, version);
@@ -65,18 +68,19 @@ bool IsUnfinished(v1::InvocationState state) {
 
 absl::string_view ToStringView(const rocksdb::Slice& slice) { return {slice.data(), slice.size()}; }
 
-// FunctionNameOf returns the name in a function key, or false when `key` is
-// not one.
-bool FunctionNameOf(absl::string_view key, absl::string_view& name) {
+// FunctionNameOf returns the name in a function key (pointing into `key`),
+// or nothing when `key` is not a well-formed function key.
+std::optional<absl::string_view> FunctionNameOf(absl::string_view key) {
   if (!absl::StartsWith(key, kFunctionPrefix) ||
       key.size() < kFunctionPrefix.size() + 2 + kVersionDigits) {
-    return false;
+    return std::nullopt;
   }
   const size_t slash = key.size() - kVersionDigits - 1;
   uint64_t version;
-  if (key[slash] != '/' || !absl::SimpleAtoi(key.substr(slash + 1), &version)) return false;
-  name = key.substr(kFunctionPrefix.size(), slash - kFunctionPrefix.size());
-  return true;
+  if (key[slash] != '/' || !absl::SimpleAtoi(key.substr(slash + 1), &version)) {
+    return std::nullopt;
+  }
+  return key.substr(kFunctionPrefix.size(), slash - kFunctionPrefix.size());
 }
 
 // FromRocks converts a RocksDB error; `what` says what was being done, with
@@ -189,9 +193,8 @@ class RocksDbStore final : public Store {
       switch (op.kind) {
         case WriteBatch::Op::Kind::kPutFunction:
           if (!op.function.SerializeToString(&value)) {
-            return absl::InvalidArgumentError(absl::StrCat("function ", op.key, " version ",
-                                                           op.function.version(),
-                                                           " cannot be serialized"));
+            return absl::InvalidArgumentError(absl::StrCat(
+                "function ", op.key, " version ", op.function.version(), " cannot be serialized"));
           }
           status = writes.Put(FunctionKey(op.key, op.function.version()), value);
           break;
@@ -255,15 +258,15 @@ class RocksDbStore final : public Store {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read.options()));
     it->SeekToLast();
     while (it->Valid()) {
-      absl::string_view name;
-      if (!FunctionNameOf(ToStringView(it->key()), name)) {
+      const std::optional<absl::string_view> name = FunctionNameOf(ToStringView(it->key()));
+      if (!name.has_value()) {
         return absl::DataLossError(
             absl::StrCat("malformed function key \"", ToStringView(it->key()), "\" in ", path_));
       }
       absl::StatusOr<v1::Function> function = Parse<v1::Function>(it->key(), it->value());
       if (!function.ok()) return function.status();
       functions.push_back(*std::move(function));
-      it->SeekForPrev(FunctionPrefix(name));
+      it->SeekForPrev(FunctionPrefix(*name));
     }
     if (!it->status().ok()) {
       return FromRocks(it->status(), absl::StrCat("list functions in ", path_));
@@ -279,7 +282,9 @@ class RocksDbStore final : public Store {
     const std::string key = InvocationKey(id);
     std::string value;
     rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), key, &value);
-    if (status.IsNotFound()) return absl::NotFoundError(absl::StrCat("invocation ", id, " not found"));
+    if (status.IsNotFound()) {
+      return absl::NotFoundError(absl::StrCat("invocation ", id, " not found"));
+    }
     if (!status.ok()) return FromRocks(status, absl::StrCat("read ", key, " in ", path_));
     return Parse<v1::Invocation>(key, value);
   }
@@ -369,6 +374,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& path)
   rocksdb::Options options;
   options.create_if_missing = true;
   options.paranoid_checks = true;
+  options.keep_log_file_num = 10;  // RocksDB's own info logs, one per restart
   rocksdb::DB* db = nullptr;
   rocksdb::Status status = rocksdb::DB::Open(options, path, &db);
   if (!status.ok()) return FromRocks(status, absl::StrCat("open store ", path));

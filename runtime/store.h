@@ -26,9 +26,9 @@ class WriteBatch {
   struct Op {
     enum class Kind { kPutFunction, kDeleteFunction, kPutInvocation, kDeleteInvocation };
     Kind kind;
-    std::string key;                  // function name or invocation id
-    v1::Function function;            // kPutFunction
-    v1::Invocation invocation;        // kPutInvocation
+    std::string key;            // function name or invocation id
+    v1::Function function;      // kPutFunction
+    v1::Invocation invocation;  // kPutInvocation
   };
 
   // PutFunction stores one version; the key is (spec.name, version). A
@@ -61,11 +61,14 @@ class WriteBatch {
 
 // InvocationFilter selects invocations for Store::ListInvocations.
 struct InvocationFilter {
-  std::string function;  // empty: any function
-  v1::InvocationState state = v1::INVOCATION_STATE_UNSPECIFIED;  // any state
+  // Only invocations of this function; empty: any function.
+  std::string function;
+  // Only invocations in this state; unspecified: any state.
+  v1::InvocationState state = v1::INVOCATION_STATE_UNSPECIFIED;
   // Only ids ordered strictly before this one (ids sort by creation time);
-  // empty starts from the newest.
+  // empty starts from the newest. Need not name a stored invocation.
   std::string before_id;
+  // At most this many results, counting only invocations that match.
   size_t limit = 100;
 };
 
@@ -82,8 +85,7 @@ class Store {
 
   // GetFunction returns version `version` of `name`, or the latest version
   // when `version` is 0. NotFound when there is none.
-  virtual absl::StatusOr<v1::Function> GetFunction(const std::string& name,
-                                                   uint64_t version) = 0;
+  virtual absl::StatusOr<v1::Function> GetFunction(const std::string& name, uint64_t version) = 0;
   // ListFunctions returns the latest version of every function, by name.
   virtual absl::StatusOr<std::vector<v1::Function>> ListFunctions() = 0;
 
@@ -97,8 +99,7 @@ class Store {
   // oldest first, on the calling thread and with no store lock held (`fn`
   // may call back into the store). Used once at start-up to recover the
   // queue.
-  virtual absl::Status ForEachUnfinished(
-      const std::function<void(const v1::Invocation&)>& fn) = 0;
+  virtual absl::Status ForEachUnfinished(const std::function<void(const v1::Invocation&)>& fn) = 0;
 };
 
 }  // namespace sluice

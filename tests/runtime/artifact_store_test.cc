@@ -85,7 +85,10 @@ TEST_F(ArtifactStoreTest, OpenCreatesLayout) {
 TEST_F(ArtifactStoreTest, PutStoresBytesUnderTheirDigest) {
   std::unique_ptr<ArtifactStore> store = Open();
   ASSERT_NE(store, nullptr);
-  const std::string bytes("\x7f" "ELF\0\1\2 binary", 14);
+  const std::string bytes(
+      "\x7f"
+      "ELF\0\1\2 binary",
+      14);
 
   absl::StatusOr<std::string> sha256 = store->Put(bytes);
   ASSERT_TRUE(sha256.ok()) << sha256.status();

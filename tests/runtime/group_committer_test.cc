@@ -160,7 +160,8 @@ TEST(GroupCommitterTest, ConcurrentWritersShareOneCommit) {
   gated.OpenGate();
 
   ASSERT_TRUE(outcomes.WaitFor(kThreads + 1)) << outcomes.count() << " done";
-  for (const auto& [n, status] : outcomes.statuses()) EXPECT_TRUE(status.ok()) << n << ": " << status;
+  for (const auto& [n, status] : outcomes.statuses())
+    EXPECT_TRUE(status.ok()) << n << ": " << status;
   for (int n = 0; n <= kThreads; ++n) {
     EXPECT_TRUE(store->GetInvocation(InvocationId(n)).ok()) << n;
   }
@@ -256,7 +257,8 @@ TEST(GroupCommitterTest, DestructorCommitsPendingBatches) {
   opener.join();
 
   EXPECT_EQ(outcomes.count(), kBatches);
-  for (const auto& [n, status] : outcomes.statuses()) EXPECT_TRUE(status.ok()) << n << ": " << status;
+  for (const auto& [n, status] : outcomes.statuses())
+    EXPECT_TRUE(status.ok()) << n << ": " << status;
   for (int n = 0; n < kBatches; ++n) {
     EXPECT_TRUE(store->GetInvocation(InvocationId(n)).ok()) << n;
   }

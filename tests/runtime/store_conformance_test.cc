@@ -163,10 +163,8 @@ class StoreConformanceTest : public testing::Test {
 
   std::vector<std::string> Unfinished() {
     std::vector<std::string> ids;
-    absl::Status status =
-        store_->ForEachUnfinished([&](const v1::Invocation& invocation) {
-          ids.push_back(invocation.id());
-        });
+    absl::Status status = store_->ForEachUnfinished(
+        [&](const v1::Invocation& invocation) { ids.push_back(invocation.id()); });
     EXPECT_TRUE(status.ok()) << status;
     return ids;
   }
@@ -217,8 +215,7 @@ TYPED_TEST(StoreConformanceTest, MissingFunctionOrVersionIsNotFound) {
 
   EXPECT_EQ(this->store_->GetFunction("echo", 2).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(this->store_->GetFunction("ech", 0).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(this->store_->GetFunction("echo-c", 0).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->store_->GetFunction("echo-c", 0).status().code(), absl::StatusCode::kNotFound);
   // A name that is a prefix of another does not see the other's versions.
   absl::StatusOr<v1::Function> echo = this->store_->GetFunction("echo", 0);
   ASSERT_TRUE(echo.ok()) << echo.status();
@@ -249,8 +246,7 @@ TYPED_TEST(StoreConformanceTest, DeleteFunctionRemovesAllVersionsAndOnlyThem) {
   ASSERT_TRUE(this->store_->Commit(batch).ok());
 
   for (uint64_t version : {0, 1, 2, 3}) {
-    EXPECT_EQ(this->store_->GetFunction("x", version).status().code(),
-              absl::StatusCode::kNotFound)
+    EXPECT_EQ(this->store_->GetFunction("x", version).status().code(), absl::StatusCode::kNotFound)
         << "version " << version;
   }
   absl::StatusOr<std::vector<v1::Function>> functions = this->store_->ListFunctions();
@@ -342,8 +338,7 @@ TYPED_TEST(StoreConformanceTest, ListInvocationsPagesWithBeforeIdAndLimit) {
   EXPECT_THAT(this->List(Query().Limit(2)), ElementsAre(InvocationId(5), InvocationId(4)));
   EXPECT_THAT(this->List(Query().Before(InvocationId(4)).Limit(2)),
               ElementsAre(InvocationId(3), InvocationId(2)));
-  EXPECT_THAT(this->List(Query().Before(InvocationId(2)).Limit(2)),
-              ElementsAre(InvocationId(1)));
+  EXPECT_THAT(this->List(Query().Before(InvocationId(2)).Limit(2)), ElementsAre(InvocationId(1)));
   EXPECT_THAT(this->List(Query().Before(InvocationId(1))), IsEmpty());
   // before_id need not name a stored invocation.
   EXPECT_THAT(this->List(Query().Before(InvocationId(3) + "0").Limit(2)),
@@ -366,7 +361,8 @@ TYPED_TEST(StoreConformanceTest, ListInvocationsLimitCountsOnlyMatches) {
 TYPED_TEST(StoreConformanceTest, ForEachUnfinishedVisitsPendingAndRunningOldestFirst) {
   this->PutInvocations({MakeInvocation(6, "a", v1::PENDING), MakeInvocation(5, "a", v1::CANCELLED),
                         MakeInvocation(4, "a", v1::FAILED), MakeInvocation(3, "b", v1::RUNNING),
-                        MakeInvocation(2, "a", v1::SUCCEEDED), MakeInvocation(1, "a", v1::PENDING)});
+                        MakeInvocation(2, "a", v1::SUCCEEDED),
+                        MakeInvocation(1, "a", v1::PENDING)});
 
   EXPECT_THAT(this->Unfinished(), ElementsAre(InvocationId(1), InvocationId(3), InvocationId(6)));
 
