@@ -13,6 +13,7 @@
 
 #include "absl/strings/string_view.h"
 #include "cli/console.h"
+#include "cli/exit_codes.h"
 #include "cli/output.h"
 
 namespace sluice::cli {
@@ -47,5 +48,20 @@ int ReportError(absl::string_view message, int exit_code, Console& console);
 // PrintJson writes `message` as one line of protobuf JSON on console.out.
 // Returns kExitOk, or kExitFailed after reporting when it cannot render.
 int PrintJson(const google::protobuf::Message& message, Console& console);
+
+// RunUnary makes one unary call through `call(context, response)`. On
+// failure it reports and returns the exit code; on success it prints the
+// response as JSON, or in text with `print_text(response)`, and returns
+// kExitOk.
+template <typename Response, typename Call, typename PrintText>
+int RunUnary(Call call, const ClientConfig& config, Console& console, PrintText print_text) {
+  grpc::ClientContext context;
+  Response response;
+  const grpc::Status status = call(&context, &response);
+  if (!status.ok()) return ReportRpcFailure(status, context, config, console);
+  if (config.format == OutputFormat::kJson) return PrintJson(response, console);
+  print_text(response);
+  return kExitOk;
+}
 
 }  // namespace sluice::cli

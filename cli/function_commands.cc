@@ -9,42 +9,45 @@ namespace sluice::cli {
 
 int RunListFunctions(const ClientConfig& config, Console& console) {
   v1::Functions::Stub stub(OpenChannel(config.server));
-  grpc::ClientContext context;
-  v1::ListFunctionsResponse response;
-  const grpc::Status status = stub.List(&context, v1::ListFunctionsRequest(), &response);
-  if (!status.ok()) return ReportRpcFailure(status, context, config, console);
-  if (config.format == OutputFormat::kJson) return PrintJson(response, console);
-  console.out << FunctionTable(response.functions()) << std::flush;
-  return kExitOk;
+  return RunUnary<v1::ListFunctionsResponse>(
+      [&](grpc::ClientContext* context, v1::ListFunctionsResponse* response) {
+        return stub.List(context, v1::ListFunctionsRequest(), response);
+      },
+      config, console,
+      [&](const v1::ListFunctionsResponse& response) {
+        console.out << FunctionTable(response.functions()) << std::flush;
+      });
 }
 
 int RunDescribeFunction(const std::string& name, uint64_t version, const ClientConfig& config,
                         Console& console) {
   v1::Functions::Stub stub(OpenChannel(config.server));
-  grpc::ClientContext context;
   v1::GetFunctionRequest request;
   request.set_name(name);
   request.set_version(version);
-  v1::Function function;
-  const grpc::Status status = stub.Get(&context, request, &function);
-  if (!status.ok()) return ReportRpcFailure(status, context, config, console);
-  if (config.format == OutputFormat::kJson) return PrintJson(function, console);
-  console.out << DescribeFunction(function) << std::flush;
-  return kExitOk;
+  return RunUnary<v1::Function>(
+      [&](grpc::ClientContext* context, v1::Function* function) {
+        return stub.Get(context, request, function);
+      },
+      config, console,
+      [&](const v1::Function& function) {
+        console.out << DescribeFunction(function) << std::flush;
+      });
 }
 
 int RunRemoveFunction(const std::string& name, const ClientConfig& config, Console& console) {
   v1::Functions::Stub stub(OpenChannel(config.server));
-  grpc::ClientContext context;
   v1::DeleteFunctionRequest request;
   request.set_name(name);
-  v1::DeleteFunctionResponse response;
-  const grpc::Status status = stub.Delete(&context, request, &response);
-  if (!status.ok()) return ReportRpcFailure(status, context, config, console);
-  if (config.format == OutputFormat::kJson) return PrintJson(response, console);
-  console.out << "deleted " << name << " (" << response.versions_deleted()
-              << (response.versions_deleted() == 1 ? " version)" : " versions)") << std::endl;
-  return kExitOk;
+  return RunUnary<v1::DeleteFunctionResponse>(
+      [&](grpc::ClientContext* context, v1::DeleteFunctionResponse* response) {
+        return stub.Delete(context, request, response);
+      },
+      config, console,
+      [&](const v1::DeleteFunctionResponse& response) {
+        console.out << "deleted " << name << " (" << response.versions_deleted()
+                    << (response.versions_deleted() == 1 ? " version)" : " versions)") << std::endl;
+      });
 }
 
 }  // namespace sluice::cli

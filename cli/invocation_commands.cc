@@ -61,15 +61,16 @@ std::string WatchPrinter::Lines(const v1::Invocation& update) {
 
 int RunGetInvocation(const std::string& id, const ClientConfig& config, Console& console) {
   v1::Invocations::Stub stub(OpenChannel(config.server));
-  grpc::ClientContext context;
   v1::GetInvocationRequest request;
   request.set_id(id);
-  v1::Invocation invocation;
-  const grpc::Status status = stub.Get(&context, request, &invocation);
-  if (!status.ok()) return ReportRpcFailure(status, context, config, console);
-  if (config.format == OutputFormat::kJson) return PrintJson(invocation, console);
-  console.out << DescribeInvocation(invocation) << std::flush;
-  return kExitOk;
+  return RunUnary<v1::Invocation>(
+      [&](grpc::ClientContext* context, v1::Invocation* invocation) {
+        return stub.Get(context, request, invocation);
+      },
+      config, console,
+      [&](const v1::Invocation& invocation) {
+        console.out << DescribeInvocation(invocation) << std::flush;
+      });
 }
 
 int RunWatchInvocation(const std::string& id, const ClientConfig& config, Console& console) {
@@ -109,15 +110,14 @@ int RunWatchInvocation(const std::string& id, const ClientConfig& config, Consol
 
 int RunCancelInvocation(const std::string& id, const ClientConfig& config, Console& console) {
   v1::Invocations::Stub stub(OpenChannel(config.server));
-  grpc::ClientContext context;
   v1::CancelInvocationRequest request;
   request.set_id(id);
-  v1::Invocation invocation;
-  const grpc::Status status = stub.Cancel(&context, request, &invocation);
-  if (!status.ok()) return ReportRpcFailure(status, context, config, console);
-  if (config.format == OutputFormat::kJson) return PrintJson(invocation, console);
-  console.out << "cancelled " << id << std::endl;
-  return kExitOk;
+  return RunUnary<v1::Invocation>(
+      [&](grpc::ClientContext* context, v1::Invocation* invocation) {
+        return stub.Cancel(context, request, invocation);
+      },
+      config, console,
+      [&](const v1::Invocation&) { console.out << "cancelled " << id << std::endl; });
 }
 
 int RunListInvocations(const InvocationListFlags& flags, const ClientConfig& config,

@@ -113,12 +113,11 @@ grpc::ServerUnaryReactor* FunctionsService::Get(grpc::CallbackServerContext* con
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  absl::Status scheduled = pool_->Schedule([this, reactor, request, response] {
+  FinishOnPool(*pool_, reactor, [this, request, response] {
     absl::StatusOr<v1::Function> f = registry_->Get(request->name(), request->version());
     if (f.ok()) *response = *std::move(f);
-    reactor->Finish(ToGrpcStatus(f.status()));
+    return f.status();
   });
-  if (!scheduled.ok()) reactor->Finish(ToGrpcStatus(scheduled));
   return reactor;
 }
 
@@ -139,12 +138,11 @@ grpc::ServerUnaryReactor* FunctionsService::Delete(grpc::CallbackServerContext* 
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  absl::Status scheduled = pool_->Schedule([this, reactor, request, response] {
+  FinishOnPool(*pool_, reactor, [this, request, response] {
     absl::StatusOr<uint64_t> n = registry_->Delete(request->name());
     if (n.ok()) response->set_versions_deleted(*n);
-    reactor->Finish(ToGrpcStatus(n.status()));
+    return n.status();
   });
-  if (!scheduled.ok()) reactor->Finish(ToGrpcStatus(scheduled));
   return reactor;
 }
 

@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
 #include "gateway/status.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace sluice {
 namespace {
@@ -37,10 +37,9 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
   InvokeReactor(grpc::CallbackServerContext* context, const v1::InvokeRequest& request,
                 v1::InvokeResponse* response, InvocationService* invocations)
       : context_(context), response_(response) {
-    const absl::Time deadline =
-        context->deadline() == std::chrono::system_clock::time_point::max()
-            ? absl::InfiniteFuture()
-            : absl::FromChrono(context->deadline());
+    const absl::Time deadline = context->deadline() == std::chrono::system_clock::time_point::max()
+                                    ? absl::InfiniteFuture()
+                                    : absl::FromChrono(context->deadline());
     std::shared_ptr<SyncCall> call = invocations->InvokeSync(
         ArgsOf(request), deadline,
         [this](absl::StatusOr<SyncResult> result) { Answer(std::move(result)); });
@@ -74,9 +73,8 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
         absl::ToInt64Nanoseconds(result->duration));
     if (!result->result.ok) {
       context_->AddTrailingMetadata(kErrorTypeKey, result->result.error_type);
-      Finish(grpc::Status(grpc::StatusCode::UNKNOWN,
-                          absl::StrCat(result->result.error_type, ": ",
-                                       result->result.error_message)));
+      Finish(grpc::Status(grpc::StatusCode::UNKNOWN, absl::StrCat(result->result.error_type, ": ",
+                                                                  result->result.error_message)));
       return;
     }
     response_->set_output(std::move(result->result.output));
@@ -189,11 +187,10 @@ grpc::ServerUnaryReactor* InvocationsService::InvokeAsync(grpc::CallbackServerCo
                                                           const v1::InvokeRequest* request,
                                                           v1::InvokeAsyncResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  invocations_->InvokeAsync(ArgsOf(*request),
-                            [reactor, response](absl::StatusOr<std::string> id) {
-                              if (id.ok()) response->set_invocation_id(*std::move(id));
-                              reactor->Finish(ToGrpcStatus(id.status()));
-                            });
+  invocations_->InvokeAsync(ArgsOf(*request), [reactor, response](absl::StatusOr<std::string> id) {
+    if (id.ok()) response->set_invocation_id(*std::move(id));
+    reactor->Finish(ToGrpcStatus(id.status()));
+  });
   return reactor;
 }
 
@@ -201,12 +198,11 @@ grpc::ServerUnaryReactor* InvocationsService::Get(grpc::CallbackServerContext* c
                                                   const v1::GetInvocationRequest* request,
                                                   v1::Invocation* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status scheduled = pool_->Schedule([this, reactor, request, response] {
+  FinishOnPool(*pool_, reactor, [this, request, response] {
     absl::StatusOr<v1::Invocation> inv = invocations_->Get(request->id());
     if (inv.ok()) *response = *std::move(inv);
-    reactor->Finish(ToGrpcStatus(inv.status()));
+    return inv.status();
   });
-  if (!scheduled.ok()) reactor->Finish(ToGrpcStatus(scheduled));
   return reactor;
 }
 
@@ -220,14 +216,14 @@ grpc::ServerUnaryReactor* InvocationsService::List(grpc::CallbackServerContext* 
   filter.before_id = request->page_token();
   const uint32_t page = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
   if (page > kMaxPageSize) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 absl::StrCat("page_size: ", page, " is over the limit of ",
-                                              kMaxPageSize)));
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     absl::StrCat("page_size: ", page, " is over the limit of ", kMaxPageSize)));
     return reactor;
   }
   // One more than asked tells whether there is a next page.
   filter.limit = page + 1;
-  absl::Status scheduled = pool_->Schedule([this, reactor, response, filter, page] {
+  FinishOnPool(*pool_, reactor, [this, response, filter, page] {
     absl::StatusOr<std::vector<v1::Invocation>> list = invocations_->List(filter);
     if (list.ok()) {
       const bool more = list->size() > page;
@@ -235,9 +231,8 @@ grpc::ServerUnaryReactor* InvocationsService::List(grpc::CallbackServerContext* 
       for (v1::Invocation& inv : *list) *response->add_invocations() = std::move(inv);
       if (more) response->set_next_page_token(response->invocations(page - 1).id());
     }
-    reactor->Finish(ToGrpcStatus(list.status()));
+    return list.status();
   });
-  if (!scheduled.ok()) reactor->Finish(ToGrpcStatus(scheduled));
   return reactor;
 }
 
@@ -250,12 +245,11 @@ grpc::ServerUnaryReactor* InvocationsService::Cancel(grpc::CallbackServerContext
                                                      const v1::CancelInvocationRequest* request,
                                                      v1::Invocation* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status scheduled = pool_->Schedule([this, reactor, request, response] {
+  FinishOnPool(*pool_, reactor, [this, request, response] {
     absl::StatusOr<v1::Invocation> inv = invocations_->Cancel(request->id());
     if (inv.ok()) *response = *std::move(inv);
-    reactor->Finish(ToGrpcStatus(inv.status()));
+    return inv.status();
   });
-  if (!scheduled.ok()) reactor->Finish(ToGrpcStatus(scheduled));
   return reactor;
 }
 

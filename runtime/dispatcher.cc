@@ -42,8 +42,7 @@ void Dispatcher::Unreserve(const std::string& function) {
   if (q.reserved > 0) --q.reserved;
 }
 
-absl::Status Dispatcher::Submit(const std::string& function, const QueueLimits& limits,
-                                Task task) {
+absl::Status Dispatcher::Submit(const std::string& function, const QueueLimits& limits, Task task) {
   if (absl::Status s = Reserve(function, limits); !s.ok()) return s;
   SubmitReserved(function, std::move(task));
   return absl::OkStatus();
@@ -87,9 +86,8 @@ void Dispatcher::Loop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](Dispatcher* d) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return d->shutdown_ || !d->ready_.empty();
-          },
+          +[](Dispatcher* d)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return d->shutdown_ || !d->ready_.empty(); },
           this));
       if (shutdown_) return;
       name = std::move(ready_.front());

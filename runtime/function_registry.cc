@@ -11,8 +11,8 @@
 namespace sluice {
 
 absl::StatusOr<std::unique_ptr<FunctionRegistry>> FunctionRegistry::Open(Store* store,
-                                                                        ArtifactStore* artifacts,
-                                                                        Clock* clock) {
+                                                                         ArtifactStore* artifacts,
+                                                                         Clock* clock) {
   absl::StatusOr<std::vector<v1::Function>> functions = store->ListFunctions();
   if (!functions.ok()) return functions.status();
   std::unique_ptr<FunctionRegistry> registry(new FunctionRegistry(store, artifacts, clock));

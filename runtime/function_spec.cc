@@ -18,17 +18,19 @@ absl::Status Invalid(const std::string& field, const std::string& problem) {
 
 absl::Status ValidateFunctionName(const std::string& name, const std::string& field) {
   if (name.empty()) return Invalid(field, "missing");
-  if (name.size() > 63) return Invalid(field, absl::StrCat("\"", name, "\" is longer than 63 characters"));
+  if (name.size() > 63)
+    return Invalid(field, absl::StrCat("\"", name, "\" is longer than 63 characters"));
   if (!(name[0] >= 'a' && name[0] <= 'z')) {
     return Invalid(field, absl::StrCat("\"", name, "\" must start with a lower-case letter"));
   }
   for (char c : name) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-      return Invalid(field, absl::StrCat("\"", name,
-                                         "\" may hold only lower-case letters, digits and '-'"));
+      return Invalid(
+          field, absl::StrCat("\"", name, "\" may hold only lower-case letters, digits and '-'"));
     }
   }
-  if (name.back() == '-') return Invalid(field, absl::StrCat("\"", name, "\" must not end with '-'"));
+  if (name.back() == '-')
+    return Invalid(field, absl::StrCat("\"", name, "\" must not end with '-'"));
   return absl::OkStatus();
 }
 
@@ -56,23 +58,26 @@ absl::Status NormalizeFunctionSpec(v1::FunctionSpec& spec) {
                    absl::StrCat(spec.max_queue(), " is above the limit of ", kMaxMaxQueue));
   }
   if (!spec.has_timeout()) {
-    *spec.mutable_timeout() = TimeUtil::MillisecondsToDuration(absl::ToInt64Milliseconds(kDefaultTimeout));
+    *spec.mutable_timeout() =
+        TimeUtil::MillisecondsToDuration(absl::ToInt64Milliseconds(kDefaultTimeout));
   }
   const absl::Duration timeout = TimeoutOf(spec);
   if (timeout <= absl::ZeroDuration() || timeout > kMaxTimeout) {
-    return Invalid("spec.timeout", absl::StrCat(absl::FormatDuration(timeout),
-                                                " is outside (0, ", absl::FormatDuration(kMaxTimeout), "]"));
+    return Invalid("spec.timeout", absl::StrCat(absl::FormatDuration(timeout), " is outside (0, ",
+                                                absl::FormatDuration(kMaxTimeout), "]"));
   }
   if (spec.isolation() == v1::ISOLATION_UNSPECIFIED) spec.set_isolation(v1::ISOLATION_NONE);
   if (spec.isolation() != v1::ISOLATION_NONE) {
-    return Invalid("spec.isolation", absl::StrCat("isolation ", spec.isolation(), " is not supported"));
+    return Invalid("spec.isolation",
+                   absl::StrCat("isolation ", spec.isolation(), " is not supported"));
   }
   for (const auto& [key, value] : spec.env()) {
     if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos) {
       return Invalid(absl::StrCat("spec.env[\"", key, "\"]"), "is not a valid variable name");
     }
   }
-  if (spec.description().size() > 1024) return Invalid("spec.description", "longer than 1024 bytes");
+  if (spec.description().size() > 1024)
+    return Invalid("spec.description", "longer than 1024 bytes");
   return absl::OkStatus();
 }
 

@@ -52,8 +52,8 @@ struct InvocationService::SyncState final : public SyncCall {
 
 InvocationService::InvocationService(InvocationServiceOptions options, Store* store,
                                      GroupCommitter* committer, FunctionRegistry* registry,
-                                     Dispatcher* dispatcher, WatchHub* watchers,
-                                     TimerQueue* timers, InvocationProbe* probe, Clock* clock)
+                                     Dispatcher* dispatcher, WatchHub* watchers, TimerQueue* timers,
+                                     InvocationProbe* probe, Clock* clock)
     : options_(options),
       store_(store),
       committer_(committer),
@@ -64,8 +64,7 @@ InvocationService::InvocationService(InvocationServiceOptions options, Store* st
       probe_(probe),
       clock_(clock) {}
 
-absl::StatusOr<v1::Function> InvocationService::Admit(const InvokeArgs& args,
-                                                      QueueLimits& limits) {
+absl::StatusOr<v1::Function> InvocationService::Admit(const InvokeArgs& args, QueueLimits& limits) {
   if (absl::Status s = ValidateFunctionName(args.function, "function"); !s.ok()) return s;
   if (args.payload.size() > options_.max_payload_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("payload: ", args.payload.size(),
@@ -95,12 +94,10 @@ std::shared_ptr<SyncCall> InvocationService::InvokeSync(
   state->caller_deadline = caller_deadline;
   state->args = std::move(args);
   const std::string name = state->args.function;
-  absl::Status submitted =
-      dispatcher_->Submit(name, limits,
-                          Task{[this, state] { RunSync(state); },
-                               [state] {
-                                 state->Answer(absl::UnavailableError("the server is shutting down"));
-                               }});
+  absl::Status submitted = dispatcher_->Submit(
+      name, limits,
+      Task{[this, state] { RunSync(state); },
+           [state] { state->Answer(absl::UnavailableError("the server is shutting down")); }});
   if (!submitted.ok()) state->Answer(submitted);
   return state;
 }
@@ -132,10 +129,10 @@ void InvocationService::RunSync(const std::shared_ptr<SyncState>& state) {
       caller_first ? "the caller's deadline passed while the function ran"
                    : absl::StrCat("function \"", name, "\" timed out after ",
                                   absl::FormatDuration(TimeoutOf(state->function.spec())));
-  AttemptOutcome outcome = RunAttempt(
-      state->function, request, state->cancel, [state, message = std::move(timeout_message)] {
-        state->Answer(absl::DeadlineExceededError(message));
-      });
+  AttemptOutcome outcome = RunAttempt(state->function, request, state->cancel,
+                                      [state, message = std::move(timeout_message)] {
+                                        state->Answer(absl::DeadlineExceededError(message));
+                                      });
   probe_->OnFinished(name, OutcomeLabel(outcome.result, outcome.timed_out), outcome.duration);
   state->Answer(SyncResult{state->id, state->function.version(), std::move(outcome.result),
                            outcome.duration});
@@ -148,11 +145,12 @@ InvocationService::AttemptOutcome InvocationService::RunAttempt(
   absl::StatusOr<std::shared_ptr<Executor>> executor = registry_->ExecutorFor(function);
   if (!executor.ok()) {
     outcome.result = ExecutionResult::Error(
-        "FunctionLoadError", absl::StrCat("could not load the function: ", executor.status().message()));
+        "FunctionLoadError",
+        absl::StrCat("could not load the function: ", executor.status().message()));
     return outcome;
   }
-  const uint64_t timer = timers_->Schedule(
-      request.deadline, [cancel, on_timeout = std::move(on_timeout)]() mutable {
+  const uint64_t timer =
+      timers_->Schedule(request.deadline, [cancel, on_timeout = std::move(on_timeout)]() mutable {
         cancel->Cancel();
         on_timeout();
       });
@@ -262,21 +260,23 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
     request.attempt = attempt;
     request.deadline = clock_->Now() + TimeoutOf(function->spec());
     request.payload = active.record.payload();
-    for (const auto& [key, value] : active.record.metadata()) request.metadata.emplace_back(key, value);
+    for (const auto& [key, value] : active.record.metadata())
+      request.metadata.emplace_back(key, value);
     request.cancel = cancel;
   }
   const uint32_t attempt = request.attempt;
   const std::string timeout_reason = absl::StrCat(
       "attempt ", attempt, " timed out after ", absl::FormatDuration(TimeoutOf(function->spec())));
-  AttemptOutcome outcome = RunAttempt(*function, request, cancel, [this, id, attempt, timeout_reason] {
-    Finish(id, attempt, ExecutionResult::Error("Timeout", timeout_reason), timeout_reason);
-  });
+  AttemptOutcome outcome =
+      RunAttempt(*function, request, cancel, [this, id, attempt, timeout_reason] {
+        Finish(id, attempt, ExecutionResult::Error("Timeout", timeout_reason), timeout_reason);
+      });
   probe_->OnFinished(name, OutcomeLabel(outcome.result, outcome.timed_out), outcome.duration);
   if (!outcome.timed_out) {
     Finish(id, attempt, outcome.result,
-           outcome.result.ok ? absl::StrCat("attempt ", attempt, " succeeded")
-                             : absl::StrCat("attempt ", attempt, " failed: ",
-                                            outcome.result.error_type));
+           outcome.result.ok
+               ? absl::StrCat("attempt ", attempt, " succeeded")
+               : absl::StrCat("attempt ", attempt, " failed: ", outcome.result.error_type));
   }
 }
 
@@ -299,8 +299,8 @@ void InvocationService::Finish(const std::string& id, uint32_t attempt,
   }
 }
 
-void InvocationService::Transition(const std::string& id, Active& active,
-                                   v1::InvocationState state, const std::string& reason,
+void InvocationService::Transition(const std::string& id, Active& active, v1::InvocationState state,
+                                   const std::string& reason,
                                    absl::AnyInvocable<void(absl::Status)> then) {
   const absl::Time now = clock_->Now();
   active.record.set_state(state);
@@ -359,7 +359,8 @@ absl::Status InvocationService::Recover() {
       absl::MutexLock lock(&mu_);
       active_[id].record = std::move(inv);
     }
-    dispatcher_->SubmitUnbounded(name, limits, Task{[this, id, name] { RunAsync(id, name); }, nullptr});
+    dispatcher_->SubmitUnbounded(name, limits,
+                                 Task{[this, id, name] { RunAsync(id, name); }, nullptr});
   }
   return absl::OkStatus();
 }
@@ -417,9 +418,8 @@ absl::StatusOr<v1::Invocation> InvocationService::Cancel(const std::string& id) 
   if (snapshot.id().empty()) {
     absl::StatusOr<v1::Invocation> inv = Get(id);
     if (!inv.ok()) return inv.status();
-    return absl::FailedPreconditionError(
-        absl::StrCat("invocation \"", id, "\" already finished as ",
-                     v1::InvocationState_Name(inv->state())));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "invocation \"", id, "\" already finished as ", v1::InvocationState_Name(inv->state())));
   }
   durable.WaitForNotification();
   if (!commit_status.ok()) return commit_status;

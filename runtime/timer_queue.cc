@@ -34,7 +34,8 @@ void TimerQueue::Loop() {
   while (!stop_) {
     if (timers_.empty()) {
       mu_.Await(absl::Condition(
-          +[](TimerQueue* q) ABSL_NO_THREAD_SAFETY_ANALYSIS { return q->stop_ || !q->timers_.empty(); },
+          +[](TimerQueue* q)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return q->stop_ || !q->timers_.empty(); },
           this));
       continue;
     }

@@ -13,6 +13,7 @@ packages=(
   ninja-build
   pkg-config
   clang
+  clang-format
   # Libraries.
   libgrpc++-dev
   protobuf-compiler-grpc

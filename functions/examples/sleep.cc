@@ -1,8 +1,8 @@
 // sleep: sleeps for the number of milliseconds in its input (default 100),
 // waking early when the invocation is cancelled or times out, and answers
 // "slept N ms" or the error "Interrupted".
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <string>
 #include <thread>
 

@@ -6,9 +6,9 @@
 #include <thread>
 
 #include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
 #include "proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
-#include "gtest/gtest.h"
 #include "tests/integration/client.h"
 
 namespace sluice {
@@ -175,9 +175,9 @@ TEST_F(ApiTest, UnknownNamesAndIdsAreNotFound) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_THAT(s.error_message(), HasSubstr("\"missing\""));
   v1::Invocation inv;
-  EXPECT_EQ(testing::GetInvocation(*invocations_, "inv_000000000000ffffffffffffffff", &inv)
-                .error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(
+      testing::GetInvocation(*invocations_, "inv_000000000000ffffffffffffffff", &inv).error_code(),
+      grpc::StatusCode::NOT_FOUND);
   grpc::ClientContext context;
   v1::GetFunctionRequest get;
   get.set_name("missing");
@@ -306,7 +306,8 @@ TEST_F(ApiTest, MetricsCountInvocations) {
   EXPECT_FALSE(Invoke("fail", "x", &response).ok());
   auto body = testing::HttpGet(server_->metrics_port(), "/metrics");
   ASSERT_TRUE(body.ok()) << body.status();
-  EXPECT_THAT(*body, HasSubstr("sluice_invocations_total{function=\"echo\",outcome=\"success\"} 3"));
+  EXPECT_THAT(*body,
+              HasSubstr("sluice_invocations_total{function=\"echo\",outcome=\"success\"} 3"));
   EXPECT_THAT(*body, HasSubstr("sluice_invocations_total{function=\"fail\",outcome=\"error\"} 1"));
   EXPECT_THAT(*body, HasSubstr("sluice_invocation_duration_seconds_count{function=\"echo\"} 3"));
   EXPECT_THAT(*body, HasSubstr("sluice_queue_depth{function=\"echo\"} 0"));

@@ -45,15 +45,21 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, FiveMinuteTour) {
-  const std::string manifest = WriteFile(
-      "sluice.yaml", "functions:\n"
-                     "  - name: echo\n"
-                     "    runtime: native\n    artifact: " + testing::ExamplePath("echo") + "\n"
-                     "  - name: wordcount\n"
-                     "    runtime: native\n    artifact: " + testing::ExamplePath("wordcount") + "\n"
-                     "  - name: fail\n"
-                     "    runtime: native\n    artifact: " + testing::ExamplePath("fail") + "\n"
-                     "    timeout: 5s\n");
+  const std::string manifest = WriteFile("sluice.yaml",
+                                         "functions:\n"
+                                         "  - name: echo\n"
+                                         "    runtime: native\n    artifact: " +
+                                             testing::ExamplePath("echo") +
+                                             "\n"
+                                             "  - name: wordcount\n"
+                                             "    runtime: native\n    artifact: " +
+                                             testing::ExamplePath("wordcount") +
+                                             "\n"
+                                             "  - name: fail\n"
+                                             "    runtime: native\n    artifact: " +
+                                             testing::ExamplePath("fail") +
+                                             "\n"
+                                             "    timeout: 5s\n");
   RunResult r = Sluice({"deploy", "-f", manifest});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("deployed echo version 1"));
@@ -142,7 +148,8 @@ TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
   r = Sluice({"invoke"});
   EXPECT_EQ(r.exit_code, 2);
 
-  r = Sluice({"deploy", "-f", WriteFile("bad.yaml", "functions:\n  - name: x\n    timeout: 10x\n")});
+  r = Sluice(
+      {"deploy", "-f", WriteFile("bad.yaml", "functions:\n  - name: x\n    timeout: 10x\n")});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("functions[0]"));
 

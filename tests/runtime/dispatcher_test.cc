@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/blocking_counter.h"
@@ -74,7 +74,8 @@ TEST_F(DispatcherTest, NeverRunsMoreThanTheConcurrencyLimit) {
                             Task{[&] {
                                    const int now = ++running;
                                    int seen = max_running.load();
-                                   while (now > seen && !max_running.compare_exchange_weak(seen, now)) {
+                                   while (now > seen &&
+                                          !max_running.compare_exchange_weak(seen, now)) {
                                    }
                                    absl::SleepFor(absl::Milliseconds(1));  // work, not waiting
                                    --running;
@@ -92,7 +93,14 @@ TEST_F(DispatcherTest, FullQueueIsResourceExhaustedAndReservationsCount) {
   Dispatcher dispatcher(1, &probe_, Clock::Real());
   Gate gate;
   absl::Notification started;
-  ASSERT_TRUE(dispatcher.Submit("f", {1, 2}, Task{[&] { started.Notify(); gate.Wait(); }, nullptr}).ok());
+  ASSERT_TRUE(dispatcher
+                  .Submit("f", {1, 2},
+                          Task{[&] {
+                                 started.Notify();
+                                 gate.Wait();
+                               },
+                               nullptr})
+                  .ok());
   started.WaitForNotification();
   ASSERT_TRUE(dispatcher.Reserve("f", {1, 2}).ok());
   ASSERT_TRUE(dispatcher.Submit("f", {1, 2}, Task{[] {}, nullptr}).ok());
@@ -115,7 +123,11 @@ TEST_F(DispatcherTest, FloodedFunctionDoesNotStarveAnother) {
   absl::Notification blocker_started;
   ASSERT_TRUE(dispatcher
                   .Submit("flood", {1, 10000},
-                          Task{[&] { blocker_started.Notify(); gate.Wait(); }, nullptr})
+                          Task{[&] {
+                                 blocker_started.Notify();
+                                 gate.Wait();
+                               },
+                               nullptr})
                   .ok());
   blocker_started.WaitForNotification();
   absl::Mutex mu;
@@ -127,7 +139,8 @@ TEST_F(DispatcherTest, FloodedFunctionDoesNotStarveAnother) {
                 },
                 nullptr};
   };
-  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(dispatcher.Submit("flood", {1, 10000}, record("flood")).ok());
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_TRUE(dispatcher.Submit("flood", {1, 10000}, record("flood")).ok());
   ASSERT_TRUE(dispatcher.Submit("trickle", {1, 10}, record("trickle")).ok());
   gate.Open();
   absl::MutexLock lock(&mu);
@@ -144,7 +157,15 @@ TEST_F(DispatcherTest, ShutdownDropsQueuedTasksAndRefusesNewOnes) {
   Gate gate;
   absl::Notification started;
   std::atomic<int> dropped{0}, ran{0};
-  ASSERT_TRUE(dispatcher->Submit("f", {1, 10}, Task{[&] { started.Notify(); gate.Wait(); ++ran; }, nullptr}).ok());
+  ASSERT_TRUE(dispatcher
+                  ->Submit("f", {1, 10},
+                           Task{[&] {
+                                  started.Notify();
+                                  gate.Wait();
+                                  ++ran;
+                                },
+                                nullptr})
+                  .ok());
   started.WaitForNotification();
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(dispatcher->Submit("f", {1, 10}, Task{[&] { ++ran; }, [&] { ++dropped; }}).ok());

@@ -17,7 +17,8 @@ TEST_F(FunctionRegistryTest, EachDeployMakesTheNextImmutableVersion) {
   EXPECT_EQ(v1.version(), 1u);
   EXPECT_EQ(v2.version(), 2u);
   EXPECT_NE(v1.sha256(), v2.sha256());
-  EXPECT_EQ(v1.sha256(), ArtifactStore::Sha256Hex(testing::ReadFileOrDie(testing::ExamplePath("echo"))));
+  EXPECT_EQ(v1.sha256(),
+            ArtifactStore::Sha256Hex(testing::ReadFileOrDie(testing::ExamplePath("echo"))));
   auto old = registry_->Get("greet", 1);
   ASSERT_TRUE(old.ok());
   EXPECT_EQ(old->sha256(), v1.sha256());

@@ -258,8 +258,8 @@ TEST_F(InvocationServiceTest, RecoverRunsPendingAndRerunsRunningAsANewAttempt) {
   const v1::Invocation r = AwaitState(running.id(), v1::SUCCEEDED);
   EXPECT_EQ(r.output(), "r");
   EXPECT_EQ(r.attempt(), 2u);
-  EXPECT_THAT(States(r), ElementsAre(v1::PENDING, v1::RUNNING, v1::PENDING, v1::RUNNING,
-                                     v1::SUCCEEDED));
+  EXPECT_THAT(States(r),
+              ElementsAre(v1::PENDING, v1::RUNNING, v1::PENDING, v1::RUNNING, v1::SUCCEEDED));
   EXPECT_THAT(r.timeline(2).reason(), HasSubstr("restarted during attempt 1"));
 }
 

@@ -38,7 +38,8 @@ TEST(TimerQueueTest, CancelledCallbackNeverRuns) {
   TimerQueue timers;
   std::atomic<bool> ran{false};
   absl::Notification after;
-  const uint64_t handle = timers.Schedule(absl::Now() + absl::Milliseconds(10), [&] { ran = true; });
+  const uint64_t handle =
+      timers.Schedule(absl::Now() + absl::Milliseconds(10), [&] { ran = true; });
   EXPECT_TRUE(timers.Cancel(handle));
   timers.Schedule(absl::Now() + absl::Milliseconds(30), [&] { after.Notify(); });
   after.WaitForNotification();

@@ -3,9 +3,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,11 +75,9 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::string& data_dir, const std::vector<std::string>& extra_args) {
   const std::string ready = data_dir + ".ready";
   unlink(ready.c_str());
-  std::vector<std::string> args = {BinaryDir() + "/sluice", "serve",
-                                   "--listen",            "127.0.0.1:0",
-                                   "--metrics-listen",    "127.0.0.1:0",
-                                   "--data-dir",          data_dir,
-                                   "--ready-file",        ready};
+  std::vector<std::string> args = {
+      BinaryDir() + "/sluice", "serve",      "--listen", "127.0.0.1:0",  "--metrics-listen",
+      "127.0.0.1:0",           "--data-dir", data_dir,   "--ready-file", ready};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::unique_ptr<ServerProcess> server(new ServerProcess());
   server->pid_ = fork();
@@ -164,7 +162,8 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
     return absl::InternalError("malformed HTTP response");
   }
   if (response.find(" 200 ") > response.find("\r\n")) {
-    return absl::InternalError(absl::StrCat("HTTP status: ", response.substr(0, response.find("\r\n"))));
+    return absl::InternalError(
+        absl::StrCat("HTTP status: ", response.substr(0, response.find("\r\n"))));
   }
   return response.substr(body + 4);
 }
@@ -215,7 +214,8 @@ RunResult RunCommand(const std::vector<std::string>& argv_in, const std::string&
     for (const pollfd& p : fds) {
       if (p.revents == 0) continue;
       if (p.fd == in_pipe[1]) {
-        const ssize_t n = write(in_pipe[1], stdin_data.data() + written, stdin_data.size() - written);
+        const ssize_t n =
+            write(in_pipe[1], stdin_data.data() + written, stdin_data.size() - written);
         if (n > 0) written += n;
         if (n < 0 || written == stdin_data.size()) {
           close(in_pipe[1]);

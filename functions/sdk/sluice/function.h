@@ -54,8 +54,8 @@ typedef struct sluice_invocation {
   const char* invocation_id;
   const char* function_name;
   uint64_t function_version;
-  uint32_t attempt;           /* 1 for the first attempt. */
-  int64_t deadline_unix_ms;   /* Wall-clock deadline of this attempt. */
+  uint32_t attempt;         /* 1 for the first attempt. */
+  int64_t deadline_unix_ms; /* Wall-clock deadline of this attempt. */
   const uint8_t* input;
   size_t input_len;
   const sluice_metadata_entry* metadata;
@@ -68,13 +68,12 @@ typedef struct sluice_invocation {
  * with the spec's entry_point). */
 typedef int (*sluice_function_fn)(const sluice_invocation* inv);
 
-static inline void sluice_set_output(const sluice_invocation* inv,
-                                     const void* data, size_t len) {
+static inline void sluice_set_output(const sluice_invocation* inv, const void* data, size_t len) {
   inv->host_api->set_output(inv->host, (const uint8_t*)data, len);
 }
 
-static inline void sluice_set_error(const sluice_invocation* inv,
-                                    const char* type, const char* message) {
+static inline void sluice_set_error(const sluice_invocation* inv, const char* type,
+                                    const char* message) {
   inv->host_api->set_error(inv->host, type, message);
 }
 
@@ -83,8 +82,7 @@ static inline int sluice_is_cancelled(const sluice_invocation* inv) {
 }
 
 /* Returns the value of metadata `key`, or NULL. */
-static inline const char* sluice_metadata(const sluice_invocation* inv,
-                                          const char* key) {
+static inline const char* sluice_metadata(const sluice_invocation* inv, const char* key) {
   for (size_t i = 0; i < inv->metadata_count; ++i) {
     const char* a = inv->metadata[i].key;
     const char* b = key;

@@ -35,8 +35,7 @@ class Context {
   uint64_t function_version() const { return inv_->function_version; }
   uint32_t attempt() const { return inv_->attempt; }
   std::chrono::system_clock::time_point deadline() const {
-    return std::chrono::system_clock::time_point(
-        std::chrono::milliseconds(inv_->deadline_unix_ms));
+    return std::chrono::system_clock::time_point(std::chrono::milliseconds(inv_->deadline_unix_ms));
   }
   // True once the invocation was cancelled or its deadline passed.
   bool cancelled() const { return sluice_is_cancelled(inv_) != 0; }
@@ -76,8 +75,8 @@ template <typename Handler>
 int Invoke(const sluice_invocation* inv, Handler&& handler) {
   try {
     Context ctx(inv);
-    Result r = handler(ctx, std::string_view(reinterpret_cast<const char*>(inv->input),
-                                             inv->input_len));
+    Result r =
+        handler(ctx, std::string_view(reinterpret_cast<const char*>(inv->input), inv->input_len));
     if (r.ok()) {
       sluice_set_output(inv, r.output().data(), r.output().size());
     } else {
@@ -94,7 +93,7 @@ int Invoke(const sluice_invocation* inv, Handler&& handler) {
 }  // namespace sluice
 
 // SLUICE_FUNCTION(handler) exports `handler` as the function's entry point.
-#define SLUICE_FUNCTION(handler)                                                \
+#define SLUICE_FUNCTION(handler)                                                      \
   extern "C" SLUICE_EXPORT int sluice_function_invoke(const sluice_invocation* inv) { \
-    return ::sluice::Invoke(inv, handler);                                      \
+    return ::sluice::Invoke(inv, handler);                                            \
   }
