@@ -101,15 +101,22 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Invocation> {
                WorkPool* pool)
       : id_(id), watchers_(watchers) {
     subscription_ = watchers_->Subscribe(id_, [this](const v1::Invocation& inv) { Push(inv); });
+    // The first read may outlive an early OnDone (a client that cancels at
+    // once), so it holds a reference of its own.
+    refs_.fetch_add(1);
     absl::Status scheduled = pool->Schedule([this, invocations] {
       absl::StatusOr<v1::Invocation> now = invocations->Get(id_);
-      if (!now.ok()) {
+      if (now.ok()) {
+        Push(*now);
+      } else {
         FinishOnce(ToGrpcStatus(now.status()));
-        return;
       }
-      Push(*now);
+      Unref();
     });
-    if (!scheduled.ok()) FinishOnce(ToGrpcStatus(scheduled));
+    if (!scheduled.ok()) {
+      FinishOnce(ToGrpcStatus(scheduled));
+      Unref();
+    }
   }
 
   void OnWriteDone(bool ok) override {
@@ -126,10 +133,14 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Invocation> {
 
   void OnDone() override {
     watchers_->Unsubscribe(id_, subscription_);
-    delete this;
+    Unref();
   }
 
  private:
+  void Unref() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
   void Push(const v1::Invocation& inv) {
     absl::MutexLock lock(&mu_);
     pending_.push_back(inv);
@@ -166,6 +177,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Invocation> {
   const std::string id_;
   WatchHub* const watchers_;
   uint64_t subscription_ = 0;
+  std::atomic<int> refs_{1};  // OnDone's, plus the first read's while it runs
   absl::Mutex mu_;
   std::deque<v1::Invocation> pending_ ABSL_GUARDED_BY(mu_);
   v1::Invocation current_ ABSL_GUARDED_BY(mu_);

@@ -313,6 +313,50 @@ TEST_F(ApiTest, MetricsCountInvocations) {
   EXPECT_THAT(*body, HasSubstr("sluice_queue_depth{function=\"echo\"} 0"));
 }
 
+TEST_F(ApiTest, WatcherThatGoesAwayLeavesTheServerServing) {
+  v1::DeployResponse deployed;
+  ASSERT_TRUE(testing::DeployExample(*functions_, "sleep", "sleep", &deployed).ok());
+  const std::string id = InvokeAsync("sleep", "60000");
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext context;
+    v1::WatchInvocationRequest watch;
+    watch.set_id(id);
+    auto reader = invocations_->Watch(&context, watch);
+    v1::Invocation update;
+    if (i % 2 == 0) {
+      ASSERT_TRUE(reader->Read(&update));  // the other half cancel before the first read
+    }
+    context.TryCancel();
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  grpc::ClientContext context;
+  v1::CancelInvocationRequest cancel;
+  cancel.set_id(id);
+  v1::Invocation cancelled;
+  ASSERT_TRUE(invocations_->Cancel(&context, cancel, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), v1::CANCELLED);
+}
+
+TEST_F(ApiTest, SyncCallerThatGoesAwayFreesItsSlot) {
+  v1::DeployResponse deployed;
+  v1::FunctionSpec spec;
+  spec.set_concurrency(1);
+  ASSERT_TRUE(testing::DeployExample(*functions_, "sleep", "sleep", &deployed, spec).ok());
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    v1::InvokeResponse response;
+    EXPECT_EQ(Invoke("sleep", "60000", &response, &context).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  // The sleeping function was told to stop, so the only slot frees up.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::InvokeResponse response;
+  ASSERT_TRUE(Invoke("sleep", "1", &response, &context).ok());
+  EXPECT_EQ(response.output(), "slept 1 ms");
+}
+
 TEST_F(ApiTest, SigtermStopsTheServerCleanly) {
   const int status = server_->Stop();
   EXPECT_TRUE(WIFEXITED(status));
