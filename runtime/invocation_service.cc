@@ -149,17 +149,25 @@ InvocationService::AttemptOutcome InvocationService::RunAttempt(
         absl::StrCat("could not load the function: ", executor.status().message()));
     return outcome;
   }
-  const uint64_t timer =
-      timers_->Schedule(request.deadline, [cancel, on_timeout = std::move(on_timeout)]() mutable {
-        cancel->Cancel();
-        on_timeout();
-      });
+  // The timeout is answered exactly once: by the timer when it fires, or
+  // here when the attempt returned after its deadline but before the timer
+  // ran (a function that watches its deadline returns right at it).
+  auto answer_timeout = std::make_shared<absl::AnyInvocable<void()>>(std::move(on_timeout));
+  const uint64_t timer = timers_->Schedule(request.deadline, [cancel, answer_timeout] {
+    cancel->Cancel();
+    (*answer_timeout)();
+  });
   const absl::Time start = clock_->Now();
   outcome.result = (*executor)->Execute(request);
-  outcome.duration = clock_->Now() - start;
-  // When the timer already ran (or runs now), it has answered for the
-  // attempt: the attempt counts as timed out whatever the function returned.
-  outcome.timed_out = !timers_->Cancel(timer);
+  const absl::Time end = clock_->Now();
+  outcome.duration = end - start;
+  if (!timers_->Cancel(timer)) {
+    outcome.timed_out = true;  // the timer ran, or runs now
+  } else if (end >= request.deadline) {
+    outcome.timed_out = true;
+    cancel->Cancel();
+    (*answer_timeout)();
+  }
   if (outcome.timed_out) {
     outcome.result = ExecutionResult::Error("Timeout", "the attempt ran past its deadline");
   }
