@@ -14,6 +14,7 @@
 #include "cli/function_commands.h"
 #include "cli/invocation_commands.h"
 #include "cli/invoke_command.h"
+#include "cli/logs_command.h"
 
 namespace sluice::cli {
 namespace {
@@ -79,6 +80,13 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
                             "Write {\"grpc_port\": P, \"metrics_port\": M} here once serving");
   OnePerFlag(serve_command->add_option("-f,--manifest", server_options.manifests,
                                        "Deploy this sluice.yaml at start-up (repeatable)"));
+  serve_command->add_option(
+      "--cgroup-root", server_options.cgroup_root,
+      "cgroup v2 directory for per-worker memory limits: auto, a path, or \"\" for rlimits only");
+  serve_command
+      ->add_option("--log-lines", server_options.log_lines,
+                   "Lines of function output kept per function for `sluice logs`")
+      ->check(CLI::PositiveNumber);
   serve_command->callback([&] { run = [&] { return RunServe(server_options, serve, console); }; });
 
   // deploy
@@ -90,12 +98,17 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
   CLI::Option* manifest = deploy_command->add_option("-f,--manifest", deploy.manifest,
                                                      "Deploy the functions of this sluice.yaml");
   const auto spec_option = [&](CLI::Option* option) { return option->excludes(manifest); };
-  spec_option(deploy_command->add_option("--artifact", deploy.artifact,
-                                         "Shared object to upload (required without -f)"));
-  spec_option(deploy_command->add_option("--runtime", deploy.runtime, "Runtime: native"))
+  spec_option(deploy_command->add_option(
+      "--artifact", deploy.artifact,
+      "Shared object, executable or .zip/.tar.gz bundle to upload (required without -f)"));
+  spec_option(
+      deploy_command->add_option("--runtime", deploy.runtime, "Runtime: native, lambda or exec"))
       ->capture_default_str();
-  spec_option(deploy_command->add_option("--entry-point", deploy.entry_point,
-                                         "Exported entry point (default sluice_function_invoke)"));
+  spec_option(deploy_command->add_option(
+      "--entry-point", deploy.entry_point,
+      "Exported entry point of a native function (default sluice_function_invoke)"));
+  spec_option(deploy_command->add_option("--handler", deploy.handler,
+                                         "Handler of a lambda function (its _HANDLER)"));
   spec_option(deploy_command->add_option("--concurrency", deploy.concurrency,
                                          "Invocations that may run at once"))
       ->check(CLI::PositiveNumber);
@@ -106,7 +119,22 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
                                          "How long one attempt may run, e.g. 500ms, 10s, 1m30s"));
   spec_option(OnePerFlag(deploy_command->add_option(
       "--env", deploy.env, "Environment variable KEY=VALUE for the function (repeatable)")));
-  spec_option(deploy_command->add_option("--isolation", deploy.isolation, "Isolation: none"));
+  spec_option(deploy_command->add_option(
+      "--isolation", deploy.isolation,
+      "Isolation: process (default), or none to run a native function in the server"));
+  spec_option(
+      deploy_command->add_option("--memory-mb", deploy.memory_mb,
+                                 "Memory limit of each worker process in MiB (default 512)"))
+      ->check(CLI::PositiveNumber);
+  spec_option(deploy_command->add_option("--min-warm", deploy.min_warm,
+                                         "Workers kept started while idle (default 0)"))
+      ->check(CLI::NonNegativeNumber);
+  spec_option(deploy_command->add_option(
+      "--idle-timeout", deploy.idle_timeout,
+      "Idle workers above --min-warm stop after this long, e.g. 30s, 5m (default 5m)"));
+  spec_option(deploy_command->add_option("--max-open-files", deploy.max_open_files,
+                                         "Open-file limit of each worker process (default 1024)"))
+      ->check(CLI::PositiveNumber);
   spec_option(deploy_command->add_option("--description", deploy.description, "Description"));
   deploy_command->callback([&] { run = [&] { return RunDeploy(deploy, config, console); }; });
 
@@ -179,6 +207,20 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   list_command->callback([&] { run = [&] { return RunListInvocations(list, config, console); }; });
+
+  // logs
+  LogsFlags logs;
+  uint32_t logs_lines = 0;
+  CLI::App* logs_command = app.add_subcommand(
+      "logs", "Print what a function wrote to stdout and stderr (-f: keep printing new lines)");
+  logs_command->add_option("name", logs.function, "Function name")->required();
+  logs_command->add_flag("-f,--follow", logs.follow, "Keep printing new lines until Ctrl-C");
+  CLI::Option* lines_option = logs_command->add_option(
+      "-n,--lines", logs_lines, "How many past lines to print first (default 100)");
+  logs_command->callback([&] {
+    if (lines_option->count() > 0) logs.lines = logs_lines;
+    run = [&] { return RunLogs(logs, config, console); };
+  });
 
   try {
     app.parse(argc, argv);

@@ -5,6 +5,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <map>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,11 @@
 
 namespace sluice::cli {
 namespace {
+
+google::protobuf::Duration ToProto(absl::Duration duration) {
+  return google::protobuf::util::TimeUtil::NanosecondsToDuration(
+      absl::ToInt64Nanoseconds(duration));
+}
 
 absl::StatusOr<ManifestEntry> EntryFromFlags(const DeployFlags& flags) {
   if (flags.name.empty()) {
@@ -27,29 +33,41 @@ absl::StatusOr<ManifestEntry> EntryFromFlags(const DeployFlags& flags) {
   entry.artifact_path = flags.artifact;
   v1::FunctionSpec& spec = entry.spec;
   spec.set_name(flags.name);
-  if (flags.runtime != "native") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--runtime \"", flags.runtime, "\" is not supported (only \"native\")"));
+  const std::optional<v1::Runtime> runtime = RuntimeFromName(flags.runtime);
+  if (!runtime.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--runtime \"", flags.runtime, "\" is not a runtime (use native, lambda or exec)"));
   }
-  spec.set_runtime(v1::RUNTIME_NATIVE);
+  spec.set_runtime(*runtime);
   spec.set_entry_point(flags.entry_point);
+  spec.set_handler(flags.handler);
   spec.set_concurrency(flags.concurrency);
   spec.set_max_queue(flags.max_queue);
   if (!flags.timeout.empty()) {
     absl::StatusOr<absl::Duration> timeout = ParsePositiveDuration(flags.timeout, "--timeout");
     if (!timeout.ok()) return timeout.status();
-    *spec.mutable_timeout() =
-        google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(*timeout));
+    *spec.mutable_timeout() = ToProto(*timeout);
   }
   absl::StatusOr<std::map<std::string, std::string>> env = ParseKeyValues(flags.env, "--env");
   if (!env.ok()) return env.status();
   spec.mutable_env()->insert(env->begin(), env->end());
-  if (flags.isolation == "none") {
-    spec.set_isolation(v1::ISOLATION_NONE);
-  } else if (!flags.isolation.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--isolation \"", flags.isolation, "\" is not supported (only \"none\")"));
+  if (!flags.isolation.empty()) {
+    const std::optional<v1::Isolation> isolation = IsolationFromName(flags.isolation);
+    if (!isolation.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--isolation \"", flags.isolation, "\" is not an isolation (use none or process)"));
+    }
+    spec.set_isolation(*isolation);
   }
+  spec.set_memory_mb(flags.memory_mb);
+  spec.set_min_warm(flags.min_warm);
+  if (!flags.idle_timeout.empty()) {
+    absl::StatusOr<absl::Duration> idle_timeout =
+        ParsePositiveDuration(flags.idle_timeout, "--idle-timeout");
+    if (!idle_timeout.ok()) return idle_timeout.status();
+    *spec.mutable_idle_timeout() = ToProto(*idle_timeout);
+  }
+  spec.set_max_open_files(flags.max_open_files);
   spec.set_description(flags.description);
   return entry;
 }

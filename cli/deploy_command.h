@@ -19,13 +19,18 @@ struct DeployFlags {
   std::string name;
   std::string manifest;
   std::string artifact;
-  std::string runtime = "native";
+  std::string runtime = "native";  // native, lambda or exec
   std::string entry_point;
+  std::string handler;           // _HANDLER of lambda functions
   uint32_t concurrency = 0;      // 0: the server's default
   uint32_t max_queue = 0;        // 0: the server's default
   std::string timeout;           // empty: the server's default
   std::vector<std::string> env;  // KEY=VALUE
-  std::string isolation;         // empty: the server's default
+  std::string isolation;         // none or process; empty: the server's default
+  uint32_t memory_mb = 0;        // 0: the server's default
+  uint32_t min_warm = 0;         // 0 is also the server's default
+  std::string idle_timeout;      // empty: the server's default
+  uint32_t max_open_files = 0;   // 0: the server's default
   std::string description;
 };
 

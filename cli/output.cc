@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -12,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "cli/table.h"
+#include "runtime/manifest.h"
 
 namespace sluice::cli {
 namespace {
@@ -60,21 +63,13 @@ std::string FormatDuration(const google::protobuf::Duration& duration) {
 }
 
 std::string RuntimeName(v1::Runtime runtime) {
-  switch (runtime) {
-    case v1::RUNTIME_NATIVE:
-      return "native";
-    default:
-      return "-";
-  }
+  const std::optional<std::string_view> name = RuntimeNameOf(runtime);
+  return name.has_value() ? std::string(*name) : "-";
 }
 
 std::string IsolationName(v1::Isolation isolation) {
-  switch (isolation) {
-    case v1::ISOLATION_NONE:
-      return "none";
-    default:
-      return "-";
-  }
+  const std::optional<std::string_view> name = IsolationNameOf(isolation);
+  return name.has_value() ? std::string(*name) : "-";
 }
 
 std::string StateName(v1::InvocationState state) {
@@ -121,10 +116,16 @@ std::string DescribeFunction(const v1::Function& function) {
   Field("version", absl::StrCat(function.version()), out);
   Field("runtime", RuntimeName(spec.runtime()), out);
   Field("entry point", spec.entry_point().empty() ? "-" : spec.entry_point(), out);
+  if (!spec.handler().empty()) Field("handler", spec.handler(), out);
   Field("concurrency", absl::StrCat(spec.concurrency()), out);
   Field("max queue", absl::StrCat(spec.max_queue()), out);
   Field("timeout", FormatDuration(spec.timeout()), out);
   Field("isolation", IsolationName(spec.isolation()), out);
+  // Versions deployed before these fields existed hold zeros.
+  Field("memory limit", spec.memory_mb() == 0 ? "-" : absl::StrCat(spec.memory_mb(), " MiB"), out);
+  Field("min warm", absl::StrCat(spec.min_warm()), out);
+  Field("idle timeout", FormatDuration(spec.idle_timeout()), out);
+  Field("file limit", spec.max_open_files() == 0 ? "-" : absl::StrCat(spec.max_open_files()), out);
   Field("sha256", function.sha256(), out);
   Field("size", absl::StrCat(function.artifact_size(), " bytes"), out);
   Field("created", FormatTime(function.created_at()), out);

@@ -28,9 +28,9 @@ std::string FormatTimeMillis(const google::protobuf::Timestamp& time);
 // FormatDuration renders e.g. "10s", "1m30s", "500ms"; "-" when zero.
 std::string FormatDuration(const google::protobuf::Duration& duration);
 
-// RuntimeName: "native"; "-" when unspecified.
+// RuntimeName: "native", "lambda" or "exec"; "-" when unspecified.
 std::string RuntimeName(v1::Runtime runtime);
-// IsolationName: "none"; "-" when unspecified.
+// IsolationName: "none" or "process"; "-" when unspecified.
 std::string IsolationName(v1::Isolation isolation);
 // StateName: "PENDING", "RUNNING", ...; "-" when unspecified.
 std::string StateName(v1::InvocationState state);

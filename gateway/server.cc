@@ -1,6 +1,7 @@
 #include "gateway/server.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -8,10 +9,13 @@
 #include <iterator>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gateway/functions_service.h"
 #include "gateway/invocations_service.h"
+#include "gateway/logs_service.h"
 #include "gateway/work_pool.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -19,12 +23,16 @@
 #include "grpcpp/server_builder.h"
 #include "monitoring/invocation_probe.h"
 #include "monitoring/metrics_server.h"
+#include "monitoring/worker_probe.h"
 #include "runtime/artifact_store.h"
 #include "runtime/dispatcher.h"
+#include "runtime/executor_factory.h"
+#include "runtime/function_logs.h"
 #include "runtime/function_registry.h"
 #include "runtime/group_committer.h"
 #include "runtime/invocation_service.h"
 #include "runtime/manifest.h"
+#include "runtime/pool_events.h"
 #include "runtime/rocksdb_store.h"
 #include "runtime/timer_queue.h"
 #include "runtime/watch_hub.h"
@@ -34,6 +42,32 @@ namespace {
 
 constexpr size_t kMaxDeployChunk = 1024 * 1024;
 constexpr absl::Duration kShutdownGrace = absl::Seconds(10);
+constexpr absl::Duration kMaintenanceInterval = absl::Seconds(1);
+
+// SelfExecutable is the path of the running `sluice` binary, which worker
+// processes run in worker mode.
+std::string SelfExecutable() {
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  return n > 0 ? std::string(path, n) : std::string("sluice");
+}
+
+// CgroupRoot resolves ServerOptions::cgroup_root: with "auto", this
+// process's cgroup when the unified (v2) hierarchy is mounted with the
+// memory controller; workers then get cgroups below it where writable.
+std::string CgroupRoot(const std::string& option) {
+  if (option != "auto") return option;
+  std::ifstream controllers("/sys/fs/cgroup/cgroup.controllers");
+  std::string available((std::istreambuf_iterator<char>(controllers)),
+                        std::istreambuf_iterator<char>());
+  if (available.find("memory") == std::string::npos) return "";
+  std::ifstream self("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(self, line)) {
+    if (line.rfind("0::", 0) == 0) return "/sys/fs/cgroup" + line.substr(3);
+  }
+  return "";
+}
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -90,18 +124,32 @@ absl::Status RunServer(const ServerOptions& options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Clock* clock = Clock::Real();
+  // Declared before everything that runs functions: worker processes log
+  // into them and report to them until they stop.
+  auto metrics = std::make_shared<prometheus::Registry>();
+  InvocationProbe probe(*metrics);
+  WorkerProbe worker_probe(*metrics);
+  PoolEventsByFunction pool_events(&worker_probe);
+  FunctionLogs logs(&std::cerr, options.log_lines);
+  std::unique_ptr<ExecutorFactory> executors = NewRuntimeExecutorFactory({
+      .worker_binary = SelfExecutable(),
+      .functions_dir = options.data_dir + "/functions",
+      .cgroup_root = CgroupRoot(options.cgroup_root),
+      .max_payload_bytes = options.max_payload_bytes,
+      .logs = &logs,
+      .pool_events = [&pool_events](const std::string& f) { return pool_events.For(f); },
+  });
+
   absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(options.data_dir + "/db");
   if (!store.ok()) return store.status();
   absl::StatusOr<std::unique_ptr<ArtifactStore>> artifacts =
       ArtifactStore::Open(options.data_dir + "/artifacts");
   if (!artifacts.ok()) return artifacts.status();
   absl::StatusOr<std::unique_ptr<FunctionRegistry>> registry =
-      FunctionRegistry::Open(store->get(), artifacts->get(), clock);
+      FunctionRegistry::Open(store->get(), artifacts->get(), executors.get(), clock);
   if (!registry.ok()) return registry.status();
   if (absl::Status s = DeployManifests(options.manifests, **registry); !s.ok()) return s;
 
-  auto metrics = std::make_shared<prometheus::Registry>();
-  InvocationProbe probe(*metrics);
   GroupCommitter committer(store->get());
   WatchHub watchers;
   TimerQueue timers;
@@ -111,9 +159,27 @@ absl::Status RunServer(const ServerOptions& options) {
                                 &probe, clock);
   if (absl::Status s = invocations.Recover(); !s.ok()) return s;
 
+  // Keeps warm pools warm and stops idle workers.
+  absl::Notification stop_maintenance;
+  std::thread maintenance([&] {
+    do {
+      (*registry)->Maintain(clock->Now());
+    } while (!stop_maintenance.WaitForNotificationWithTimeout(kMaintenanceInterval));
+  });
+  struct JoinOnExit {
+    absl::Notification& stop;
+    std::thread& thread;
+    ~JoinOnExit() {
+      if (!stop.HasBeenNotified()) stop.Notify();
+      thread.join();
+    }
+  } join_maintenance{stop_maintenance, maintenance};
+
   WorkPool pool(8, 10000);
   FunctionsService functions_service(registry->get(), &pool, options.max_artifact_bytes);
   InvocationsService invocations_service(&invocations, &watchers, &pool);
+  LogsService logs_service(
+      &logs, [&registry](const std::string& name) { return (*registry)->Get(name, 0).ok(); });
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -124,6 +190,7 @@ absl::Status RunServer(const ServerOptions& options) {
       static_cast<int>(std::max(options.max_payload_bytes, kMaxDeployChunk) + 1024 * 1024));
   builder.RegisterService(&functions_service);
   builder.RegisterService(&invocations_service);
+  builder.RegisterService(&logs_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
@@ -148,6 +215,7 @@ absl::Status RunServer(const ServerOptions& options) {
   sigwait(&signals, &signal_number);
   std::cerr << "sluice: received signal " << signal_number << ", shutting down\n";
   server->GetHealthCheckService()->SetServingStatus(false);
+  logs_service.Shutdown();
   server->Shutdown(absl::ToChronoTime(absl::Now() + kShutdownGrace));
   invocations.Shutdown();
   return absl::OkStatus();

@@ -30,6 +30,12 @@ struct ServerOptions {
   // Manifests deployed at start-up; a function whose spec and artifact
   // equal its latest version is left as it is.
   std::vector<std::string> manifests;
+  // cgroup v2 directory under which worker processes get a cgroup with
+  // memory.max. "auto": this process's own cgroup when cgroup v2 is mounted
+  // and writable; "": none (memory is limited with RLIMIT_AS).
+  std::string cgroup_root = "auto";
+  // Lines of output kept per function for `sluice logs`.
+  size_t log_lines = 1000;
 };
 
 // RunServer serves until SIGINT or SIGTERM, then stops and returns OK.

@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "monitoring/buckets.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -21,16 +22,6 @@ namespace {
 // `d` in seconds; negative durations (a clock stepped back) count as zero.
 double Seconds(absl::Duration d) {
   return absl::ToDoubleSeconds(std::max(d, absl::ZeroDuration()));
-}
-
-// Bucket bounds, in seconds, shared by the duration and queue-wait
-// histograms: from 100 microseconds (a warm native call) to 5 minutes (the
-// longest function timeout), about three buckets per decade.
-const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
-  static const auto* const kBuckets = new prometheus::Histogram::BucketBoundaries{
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-      0.25,   0.5,     1,      2.5,   5,      10,    30,   60,    120,  300};
-  return *kBuckets;
 }
 
 }  // namespace

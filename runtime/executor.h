@@ -63,6 +63,14 @@ class Executor {
   // function is told the deadline and the cancel flag; an executor that can
   // stop a function by force (a worker process) does so at the deadline.
   virtual ExecutionResult Execute(const ExecutionRequest& request) = 0;
+
+  // Maintain does periodic housekeeping (stopping idle workers, keeping
+  // warm ones). Called about once a second; may block briefly.
+  virtual void Maintain(absl::Time /*now*/) {}
+
+  // Retire tells the executor that its version was replaced or deleted: it
+  // keeps nothing warm from now on, while attempts in flight finish.
+  virtual void Retire() {}
 };
 
 }  // namespace sluice

@@ -6,16 +6,17 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 #include "runtime/function_spec.h"
-#include "runtime/native_executor.h"
 
 namespace sluice {
 
 absl::StatusOr<std::unique_ptr<FunctionRegistry>> FunctionRegistry::Open(Store* store,
                                                                          ArtifactStore* artifacts,
+                                                                         ExecutorFactory* executors,
                                                                          Clock* clock) {
   absl::StatusOr<std::vector<v1::Function>> functions = store->ListFunctions();
   if (!functions.ok()) return functions.status();
-  std::unique_ptr<FunctionRegistry> registry(new FunctionRegistry(store, artifacts, clock));
+  std::unique_ptr<FunctionRegistry> registry(
+      new FunctionRegistry(store, artifacts, executors, clock));
   absl::MutexLock lock(&registry->mu_);
   for (v1::Function& f : *functions) {
     std::string name = f.spec().name();
@@ -47,19 +48,17 @@ absl::StatusOr<v1::Function> FunctionRegistry::Deploy(v1::FunctionSpec spec,
     return *latest;
   }
 
-  // Validate by loading the upload from a temporary file before anything is
-  // stored: a bad artifact never replaces the version in service.
-  if (!artifacts_->Contains(sha256)) {
+  // Validate the upload from a temporary file before anything is stored: a
+  // bad artifact never replaces the version in service.
+  if (artifacts_->Contains(sha256)) {
+    if (absl::Status s = factory_->Validate(spec, artifacts_->PathOf(sha256)); !s.ok()) return s;
+  } else {
     absl::StatusOr<std::string> temp = artifacts_->WriteTemp(artifact);
     if (!temp.ok()) return temp.status();
-    absl::StatusOr<std::unique_ptr<Executor>> probe = LoadNativeFunction(*temp, spec.entry_point());
+    absl::Status valid = factory_->Validate(spec, *temp);
     artifacts_->RemoveTemp(*temp);
-    if (!probe.ok()) return probe.status();
+    if (!valid.ok()) return valid;
     if (absl::StatusOr<std::string> put = artifacts_->Put(artifact); !put.ok()) return put.status();
-  } else if (absl::StatusOr<std::unique_ptr<Executor>> probe =
-                 LoadNativeFunction(artifacts_->PathOf(sha256), spec.entry_point());
-             !probe.ok()) {
-    return probe.status();
   }
 
   v1::Function function;
@@ -73,9 +72,47 @@ absl::StatusOr<v1::Function> FunctionRegistry::Deploy(v1::FunctionSpec spec,
   batch.PutFunction(function);
   if (absl::Status s = store_->Commit(batch); !s.ok()) return s;
 
-  absl::MutexLock lock(&mu_);
-  latest_[function.spec().name()] = function;
+  {
+    absl::MutexLock lock(&mu_);
+    latest_[function.spec().name()] = function;
+  }
+  RetireExecutors(function.spec().name(), function.version());
   return function;
+}
+
+void FunctionRegistry::RetireExecutors(const std::string& name, uint64_t keep) {
+  std::vector<std::shared_ptr<Executor>> retired;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = executors_.lower_bound({name, 0});
+         it != executors_.end() && it->first.first == name;) {
+      if (it->first.second == keep) {
+        ++it;
+        continue;
+      }
+      retired.push_back(std::move(it->second));
+      it = executors_.erase(it);
+    }
+  }
+  for (const std::shared_ptr<Executor>& executor : retired) executor->Retire();
+}
+
+void FunctionRegistry::Maintain(absl::Time now) {
+  std::vector<v1::Function> warm;
+  std::vector<std::shared_ptr<Executor>> executors;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, f] : latest_) {
+      if (f.spec().min_warm() > 0 && !executors_.contains({name, f.version()})) warm.push_back(f);
+    }
+    for (const auto& [key, executor] : executors_) executors.push_back(executor);
+  }
+  for (const v1::Function& f : warm) {
+    if (absl::StatusOr<std::shared_ptr<Executor>> e = ExecutorFor(f); e.ok()) {
+      executors.push_back(*e);
+    }
+  }
+  for (const std::shared_ptr<Executor>& executor : executors) executor->Maintain(now);
 }
 
 absl::StatusOr<v1::Function> FunctionRegistry::Get(const std::string& name, uint64_t version) {
@@ -116,23 +153,26 @@ absl::StatusOr<uint64_t> FunctionRegistry::Delete(const std::string& name) {
   WriteBatch batch;
   batch.DeleteFunction(name);
   if (absl::Status s = store_->Commit(batch); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
-  latest_.erase(name);
+  {
+    absl::MutexLock lock(&mu_);
+    latest_.erase(name);
+  }
+  RetireExecutors(name, /*keep=*/0);
   return versions;
 }
 
 absl::StatusOr<std::shared_ptr<Executor>> FunctionRegistry::ExecutorFor(
     const v1::Function& function) {
-  const std::string key = absl::StrCat(function.sha256(), "/", function.spec().entry_point());
+  const std::pair<std::string, uint64_t> key(function.spec().name(), function.version());
   {
     absl::MutexLock lock(&mu_);
     if (auto it = executors_.find(key); it != executors_.end()) return it->second;
   }
-  absl::StatusOr<std::unique_ptr<Executor>> loaded =
-      LoadNativeFunction(artifacts_->PathOf(function.sha256()), function.spec().entry_point());
-  if (!loaded.ok()) return loaded.status();
+  absl::StatusOr<std::shared_ptr<Executor>> created =
+      factory_->Create(function, artifacts_->PathOf(function.sha256()));
+  if (!created.ok()) return created.status();
   absl::MutexLock lock(&mu_);
-  auto [it, inserted] = executors_.try_emplace(key, std::move(*loaded));
+  auto [it, inserted] = executors_.try_emplace(key, *std::move(created));
   return it->second;
 }
 

@@ -37,10 +37,12 @@ absl::Status ValidateFunctionName(const std::string& name, const std::string& fi
 absl::Status NormalizeFunctionSpec(v1::FunctionSpec& spec) {
   if (absl::Status s = ValidateFunctionName(spec.name(), "spec.name"); !s.ok()) return s;
   if (spec.runtime() == v1::RUNTIME_UNSPECIFIED) spec.set_runtime(v1::RUNTIME_NATIVE);
-  if (spec.runtime() != v1::RUNTIME_NATIVE) {
-    return Invalid("spec.runtime", absl::StrCat("runtime ", spec.runtime(), " is not supported"));
+  if (!v1::Runtime_IsValid(spec.runtime())) {
+    return Invalid("spec.runtime", absl::StrCat("unknown runtime ", spec.runtime()));
   }
-  if (spec.entry_point().empty()) spec.set_entry_point(kDefaultEntryPoint);
+  if (spec.entry_point().empty() && spec.runtime() == v1::RUNTIME_NATIVE) {
+    spec.set_entry_point(kDefaultEntryPoint);
+  }
   for (char c : spec.entry_point()) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) {
       return Invalid("spec.entry_point",
@@ -66,14 +68,43 @@ absl::Status NormalizeFunctionSpec(v1::FunctionSpec& spec) {
     return Invalid("spec.timeout", absl::StrCat(absl::FormatDuration(timeout), " is outside (0, ",
                                                 absl::FormatDuration(kMaxTimeout), "]"));
   }
-  if (spec.isolation() == v1::ISOLATION_UNSPECIFIED) spec.set_isolation(v1::ISOLATION_NONE);
-  if (spec.isolation() != v1::ISOLATION_NONE) {
-    return Invalid("spec.isolation",
-                   absl::StrCat("isolation ", spec.isolation(), " is not supported"));
+  if (spec.isolation() == v1::ISOLATION_UNSPECIFIED) spec.set_isolation(v1::ISOLATION_PROCESS);
+  if (!v1::Isolation_IsValid(spec.isolation())) {
+    return Invalid("spec.isolation", absl::StrCat("unknown isolation ", spec.isolation()));
+  }
+  if (spec.isolation() == v1::ISOLATION_NONE && spec.runtime() != v1::RUNTIME_NATIVE) {
+    return Invalid("spec.isolation", "only native functions can run in-process (isolation none)");
+  }
+  if (spec.handler().size() > 256) return Invalid("spec.handler", "longer than 256 bytes");
+  if (spec.memory_mb() == 0) spec.set_memory_mb(kDefaultMemoryMb);
+  if (spec.memory_mb() > kMaxMemoryMb) {
+    return Invalid("spec.memory_mb",
+                   absl::StrCat(spec.memory_mb(), " is above the limit of ", kMaxMemoryMb));
+  }
+  if (spec.min_warm() > spec.concurrency()) {
+    return Invalid("spec.min_warm", absl::StrCat(spec.min_warm(), " is above the concurrency of ",
+                                                 spec.concurrency()));
+  }
+  if (!spec.has_idle_timeout()) {
+    *spec.mutable_idle_timeout() =
+        TimeUtil::MillisecondsToDuration(absl::ToInt64Milliseconds(kDefaultIdleTimeout));
+  }
+  if (IdleTimeoutOf(spec) < absl::Seconds(1)) {
+    return Invalid("spec.idle_timeout",
+                   absl::StrCat(absl::FormatDuration(IdleTimeoutOf(spec)), " is under 1s"));
+  }
+  if (spec.max_open_files() == 0) spec.set_max_open_files(kDefaultMaxOpenFiles);
+  if (spec.max_open_files() < 16 || spec.max_open_files() > kMaxMaxOpenFiles) {
+    return Invalid("spec.max_open_files",
+                   absl::StrCat(spec.max_open_files(), " is outside [16, ", kMaxMaxOpenFiles, "]"));
   }
   for (const auto& [key, value] : spec.env()) {
     if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos) {
       return Invalid(absl::StrCat("spec.env[\"", key, "\"]"), "is not a valid variable name");
+    }
+    // The Lambda Runtime API variables are Sluice's to set.
+    if (key.rfind("AWS_LAMBDA_", 0) == 0 || key == "_HANDLER" || key == "LAMBDA_TASK_ROOT") {
+      return Invalid(absl::StrCat("spec.env[\"", key, "\"]"), "is reserved");
     }
   }
   if (spec.description().size() > 1024)
@@ -83,6 +114,11 @@ absl::Status NormalizeFunctionSpec(v1::FunctionSpec& spec) {
 
 absl::Duration TimeoutOf(const v1::FunctionSpec& spec) {
   return absl::Seconds(spec.timeout().seconds()) + absl::Nanoseconds(spec.timeout().nanos());
+}
+
+absl::Duration IdleTimeoutOf(const v1::FunctionSpec& spec) {
+  return absl::Seconds(spec.idle_timeout().seconds()) +
+         absl::Nanoseconds(spec.idle_timeout().nanos());
 }
 
 }  // namespace sluice

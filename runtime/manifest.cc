@@ -4,13 +4,16 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
+#include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -23,13 +26,24 @@
 namespace sluice {
 namespace {
 
-constexpr char kNativeRuntime[] = "native";
-constexpr char kNoIsolation[] = "none";
+// How manifests and the command line spell runtimes and isolations.
+constexpr std::pair<std::string_view, v1::Runtime> kRuntimeNames[] = {
+    {"native", v1::RUNTIME_NATIVE},
+    {"lambda", v1::RUNTIME_LAMBDA},
+    {"exec", v1::RUNTIME_EXEC},
+};
+constexpr char kRuntimeChoices[] = "use native, lambda or exec";
+constexpr std::pair<std::string_view, v1::Isolation> kIsolationNames[] = {
+    {"none", v1::ISOLATION_NONE},
+    {"process", v1::ISOLATION_PROCESS},
+};
+constexpr char kIsolationChoices[] = "use none or process";
 
 // The keys a function entry may have, in the order they are checked.
 constexpr absl::string_view kFunctionKeys[] = {
-    "name",      "runtime", "artifact",  "entry_point", "concurrency",
-    "max_queue", "timeout", "isolation", "description", "env",
+    "name",        "runtime",      "artifact",       "entry_point", "handler",
+    "concurrency", "max_queue",    "timeout",        "isolation",   "memory_mb",
+    "min_warm",    "idle_timeout", "max_open_files", "description", "env",
 };
 
 std::string Quote(absl::string_view text) {
@@ -71,17 +85,49 @@ absl::StatusOr<std::string> NonEmptyText(const YAML::Node& node, absl::string_vi
   return text;
 }
 
-absl::StatusOr<uint32_t> PositiveUint32(const YAML::Node& node, absl::string_view path) {
+// Uint32AtLeast parses a decimal integer from `minimum` (0 or 1) up to the
+// largest uint32.
+absl::StatusOr<uint32_t> Uint32AtLeast(const YAML::Node& node, absl::string_view path,
+                                       uint32_t minimum) {
   absl::StatusOr<std::string> text = ScalarText(node, path);
   if (!text.ok()) return text.status();
   uint64_t value = 0;
-  if (!absl::SimpleAtoi(*text, &value) || value == 0) {
-    return FieldError(path, absl::StrCat(Quote(*text), " is not a positive integer"));
+  if (!absl::SimpleAtoi(*text, &value) || value < minimum) {
+    return FieldError(path, absl::StrCat(Quote(*text), " is not a ",
+                                         minimum == 0 ? "non-negative" : "positive", " integer"));
   }
   if (value > std::numeric_limits<uint32_t>::max()) {
     return FieldError(path, absl::StrCat(*text, " is too large"));
   }
   return static_cast<uint32_t>(value);
+}
+
+absl::StatusOr<uint32_t> PositiveUint32(const YAML::Node& node, absl::string_view path) {
+  return Uint32AtLeast(node, path, 1);
+}
+
+absl::StatusOr<uint32_t> NonNegativeUint32(const YAML::Node& node, absl::string_view path) {
+  return Uint32AtLeast(node, path, 0);
+}
+
+// EnumFromName looks `name` up in a table of spellings.
+template <typename Enum, size_t N>
+std::optional<Enum> EnumFromName(const std::pair<std::string_view, Enum> (&names)[N],
+                                 std::string_view name) {
+  for (const auto& [spelling, value] : names) {
+    if (spelling == name) return value;
+  }
+  return std::nullopt;
+}
+
+// NameOfEnum is the reverse lookup of EnumFromName.
+template <typename Enum, size_t N>
+std::optional<std::string_view> NameOfEnum(const std::pair<std::string_view, Enum> (&names)[N],
+                                           Enum value) {
+  for (const auto& [spelling, known] : names) {
+    if (known == value) return spelling;
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<absl::Duration> PositiveDuration(const YAML::Node& node, absl::string_view path) {
@@ -180,15 +226,17 @@ absl::StatusOr<ManifestEntry> ParseFunction(const YAML::Node& node, const std::s
 
   const YAML::Node* runtime = field("runtime");
   if (runtime == nullptr || runtime->IsNull()) {
-    return FieldError(field_path("runtime"), "missing (use \"native\")");
+    return FieldError(field_path("runtime"), absl::StrCat("missing (", kRuntimeChoices, ")"));
   }
   absl::StatusOr<std::string> runtime_text = ScalarText(*runtime, field_path("runtime"));
   if (!runtime_text.ok()) return runtime_text.status();
-  if (*runtime_text != kNativeRuntime) {
-    return FieldError(field_path("runtime"),
-                      absl::StrCat(Quote(*runtime_text), " is not supported (only \"native\")"));
+  const std::optional<v1::Runtime> runtime_value = RuntimeFromName(*runtime_text);
+  if (!runtime_value.has_value()) {
+    return FieldError(
+        field_path("runtime"),
+        absl::StrCat(Quote(*runtime_text), " is not a runtime (", kRuntimeChoices, ")"));
   }
-  spec.set_runtime(v1::RUNTIME_NATIVE);
+  spec.set_runtime(*runtime_value);
 
   const YAML::Node* artifact = field("artifact");
   if (artifact == nullptr || artifact->IsNull())
@@ -201,6 +249,11 @@ absl::StatusOr<ManifestEntry> ParseFunction(const YAML::Node& node, const std::s
     absl::StatusOr<std::string> text = NonEmptyText(*entry_point, field_path("entry_point"));
     if (!text.ok()) return text.status();
     spec.set_entry_point(*text);
+  }
+  if (const YAML::Node* handler = field("handler")) {
+    absl::StatusOr<std::string> text = NonEmptyText(*handler, field_path("handler"));
+    if (!text.ok()) return text.status();
+    spec.set_handler(*text);
   }
   if (const YAML::Node* concurrency = field("concurrency")) {
     absl::StatusOr<uint32_t> value = PositiveUint32(*concurrency, field_path("concurrency"));
@@ -220,11 +273,34 @@ absl::StatusOr<ManifestEntry> ParseFunction(const YAML::Node& node, const std::s
   if (const YAML::Node* isolation = field("isolation")) {
     absl::StatusOr<std::string> text = ScalarText(*isolation, field_path("isolation"));
     if (!text.ok()) return text.status();
-    if (*text != kNoIsolation) {
-      return FieldError(field_path("isolation"),
-                        absl::StrCat(Quote(*text), " is not supported (only \"none\")"));
+    const std::optional<v1::Isolation> value = IsolationFromName(*text);
+    if (!value.has_value()) {
+      return FieldError(
+          field_path("isolation"),
+          absl::StrCat(Quote(*text), " is not an isolation (", kIsolationChoices, ")"));
     }
-    spec.set_isolation(v1::ISOLATION_NONE);
+    spec.set_isolation(*value);
+  }
+  if (const YAML::Node* memory_mb = field("memory_mb")) {
+    absl::StatusOr<uint32_t> value = PositiveUint32(*memory_mb, field_path("memory_mb"));
+    if (!value.ok()) return value.status();
+    spec.set_memory_mb(*value);
+  }
+  if (const YAML::Node* min_warm = field("min_warm")) {
+    absl::StatusOr<uint32_t> value = NonNegativeUint32(*min_warm, field_path("min_warm"));
+    if (!value.ok()) return value.status();
+    spec.set_min_warm(*value);
+  }
+  if (const YAML::Node* idle_timeout = field("idle_timeout")) {
+    absl::StatusOr<absl::Duration> value =
+        PositiveDuration(*idle_timeout, field_path("idle_timeout"));
+    if (!value.ok()) return value.status();
+    SetDuration(*value, *spec.mutable_idle_timeout());
+  }
+  if (const YAML::Node* max_open_files = field("max_open_files")) {
+    absl::StatusOr<uint32_t> value = PositiveUint32(*max_open_files, field_path("max_open_files"));
+    if (!value.ok()) return value.status();
+    spec.set_max_open_files(*value);
   }
   if (const YAML::Node* description = field("description")) {
     absl::StatusOr<std::string> text = ScalarText(*description, field_path("description"));
@@ -322,6 +398,22 @@ absl::StatusOr<std::vector<ManifestEntry>> LoadManifest(const std::string& path)
                         absl::StrCat(path, ": ", entries.status().message()));
   }
   return entries;
+}
+
+std::optional<v1::Runtime> RuntimeFromName(std::string_view name) {
+  return EnumFromName(kRuntimeNames, name);
+}
+
+std::optional<std::string_view> RuntimeNameOf(v1::Runtime runtime) {
+  return NameOfEnum(kRuntimeNames, runtime);
+}
+
+std::optional<v1::Isolation> IsolationFromName(std::string_view name) {
+  return EnumFromName(kIsolationNames, name);
+}
+
+std::optional<std::string_view> IsolationNameOf(v1::Isolation isolation) {
+  return NameOfEnum(kIsolationNames, isolation);
 }
 
 }  // namespace sluice

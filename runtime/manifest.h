@@ -5,13 +5,18 @@
 //
 //   functions:
 //     - name: echo
-//       runtime: native                 # required; only "native" for now
+//       runtime: native                 # required: native, lambda or exec
 //       artifact: ../build/libecho.so   # required; relative to the manifest
 //       entry_point: sluice_function_invoke   # optional
+//       handler: function.handler       # optional; _HANDLER of lambda functions
 //       concurrency: 8                  # optional, positive integer
 //       max_queue: 1000                 # optional, positive integer
 //       timeout: 10s                    # optional, duration: 500ms, 10s, 1m30s
-//       isolation: none                 # optional; only "none" for now
+//       isolation: process              # optional: none or process
+//       memory_mb: 512                  # optional, positive integer
+//       min_warm: 1                     # optional, non-negative integer
+//       idle_timeout: 5m                # optional, duration
+//       max_open_files: 1024            # optional, positive integer
 //       description: "..."              # optional
 //       env: {KEY: value}               # optional, string values
 //
@@ -21,6 +26,7 @@
 // (runtime/function_spec.h) when the spec is deployed.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,5 +61,21 @@ absl::StatusOr<std::vector<ManifestEntry>> ParseManifest(std::string_view yaml,
 // file does not exist; INVALID_ARGUMENT as for ParseManifest. Every error
 // message starts with "<path>: ".
 absl::StatusOr<std::vector<ManifestEntry>> LoadManifest(const std::string& path);
+
+// RuntimeFromName returns the runtime that manifests and the command line
+// spell `name`: "native", "lambda" or "exec". nullopt for anything else.
+std::optional<v1::Runtime> RuntimeFromName(std::string_view name);
+
+// RuntimeNameOf is the inverse of RuntimeFromName; nullopt for
+// RUNTIME_UNSPECIFIED and values this build does not know.
+std::optional<std::string_view> RuntimeNameOf(v1::Runtime runtime);
+
+// IsolationFromName returns the isolation that manifests and the command
+// line spell `name`: "none" or "process". nullopt for anything else.
+std::optional<v1::Isolation> IsolationFromName(std::string_view name);
+
+// IsolationNameOf is the inverse of IsolationFromName; nullopt for
+// ISOLATION_UNSPECIFIED and values this build does not know.
+std::optional<std::string_view> IsolationNameOf(v1::Isolation isolation);
 
 }  // namespace sluice

@@ -23,6 +23,8 @@ packages=(
   prometheus-cpp-dev
   librocksdb-dev
   libyaml-cpp-dev
+  libarchive-dev
+  libcpp-httplib-dev
   libcli11-dev
   libgtest-dev
   libgmock-dev

@@ -30,6 +30,15 @@ TEST(AppTest, InvokeHelpListsItsFlags) {
                                 HasSubstr("--timeout"), HasSubstr("--version")));
 }
 
+TEST(AppTest, DeployHelpListsItsFlags) {
+  const CliResult result = RunSluice({"deploy", "--help"});
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_THAT(result.out, AllOf(HasSubstr("--artifact"), HasSubstr("native, lambda or exec"),
+                                HasSubstr("--handler"), HasSubstr("--isolation"), HasSubstr("none"),
+                                HasSubstr("--memory-mb"), HasSubstr("--min-warm"),
+                                HasSubstr("--idle-timeout"), HasSubstr("--max-open-files")));
+}
+
 TEST(AppTest, UsageErrorsExitTwo) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {},
@@ -40,6 +49,13 @@ TEST(AppTest, UsageErrorsExitTwo) {
            {"invocations", "--state", "done"},
            {"invocations", "--limit", "0"},
            {"deploy", "-f", "sluice.yaml", "--artifact", "a.so"},
+           {"deploy", "-f", "sluice.yaml", "--handler", "main.handle"},
+           {"deploy", "-f", "sluice.yaml", "--min-warm", "1"},
+           {"deploy", "echo", "--artifact", "a.so", "--memory-mb", "0"},
+           {"deploy", "echo", "--artifact", "a.so", "--memory-mb", "lots"},
+           {"deploy", "echo", "--artifact", "a.so", "--memory-mb", "4294967296"},
+           {"deploy", "echo", "--artifact", "a.so", "--min-warm", "-1"},
+           {"deploy", "echo", "--artifact", "a.so", "--max-open-files", "0"},
            {"serve", "--executor-threads", "0"},
        }) {
     const CliResult result = RunSluice(args);
@@ -66,6 +82,18 @@ TEST(AppTest, BadLocalInputExitsTwoBeforeCallingTheServer) {
   result = RunSluice({server, "deploy", "echo"});
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_THAT(result.err, HasSubstr("--artifact"));
+
+  result = RunSluice({server, "deploy", "echo", "--artifact", "a.so", "--runtime", "python"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("--runtime \"python\""));
+
+  result = RunSluice({server, "deploy", "echo", "--artifact", "a.so", "--isolation", "vm"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("--isolation \"vm\""));
+
+  result = RunSluice({server, "deploy", "echo", "--artifact", "a.so", "--idle-timeout", "soon"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("--idle-timeout"));
 }
 
 TEST(AppTest, ServeFillsServerOptionsFromFlags) {

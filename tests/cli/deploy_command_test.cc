@@ -57,6 +57,41 @@ TEST_F(DeployCommandTest, FlagsBecomeOneSpec) {
   EXPECT_EQ(entry.spec.env().at("B"), "x=y");
   EXPECT_EQ(entry.spec.isolation(), v1::ISOLATION_NONE);
   EXPECT_EQ(entry.spec.description(), "says it back");
+  // Worker fields not given stay unset for the server to default.
+  EXPECT_EQ(entry.spec.handler(), "");
+  EXPECT_EQ(entry.spec.memory_mb(), 0u);
+  EXPECT_EQ(entry.spec.min_warm(), 0u);
+  EXPECT_FALSE(entry.spec.has_idle_timeout());
+  EXPECT_EQ(entry.spec.max_open_files(), 0u);
+}
+
+TEST_F(DeployCommandTest, WorkerFlagsReachTheSpec) {
+  DeployFlags flags;
+  flags.name = "greet";
+  flags.artifact = "greet.zip";
+  flags.runtime = "lambda";
+  flags.handler = "function.handler";
+  flags.isolation = "process";
+  flags.memory_mb = 256;
+  flags.min_warm = 2;
+  flags.idle_timeout = "1m30s";
+  flags.max_open_files = 4096;
+  absl::StatusOr<std::vector<ManifestEntry>> entries = DeployEntries(flags);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 1u);
+  const v1::FunctionSpec& spec = entries->front().spec;
+  EXPECT_EQ(spec.runtime(), v1::RUNTIME_LAMBDA);
+  EXPECT_EQ(spec.handler(), "function.handler");
+  EXPECT_EQ(spec.isolation(), v1::ISOLATION_PROCESS);
+  EXPECT_EQ(spec.memory_mb(), 256u);
+  EXPECT_EQ(spec.min_warm(), 2u);
+  EXPECT_EQ(spec.idle_timeout().seconds(), 90);
+  EXPECT_EQ(spec.max_open_files(), 4096u);
+
+  flags.runtime = "exec";
+  entries = DeployEntries(flags);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  EXPECT_EQ(entries->front().spec.runtime(), v1::RUNTIME_EXEC);
 }
 
 TEST_F(DeployCommandTest, MalformedFlagsAreInvalidArgumentNamingTheFlag) {
@@ -82,26 +117,48 @@ TEST_F(DeployCommandTest, MalformedFlagsAreInvalidArgumentNamingTheFlag) {
   bad_env.env = {"NOEQUALS"};
   EXPECT_THAT(error_of(bad_env), HasSubstr("--env"));
   DeployFlags bad_runtime = base;
-  bad_runtime.runtime = "lambda";
-  EXPECT_THAT(error_of(bad_runtime), HasSubstr("--runtime"));
+  bad_runtime.runtime = "python";
+  EXPECT_THAT(error_of(bad_runtime),
+              HasSubstr("--runtime \"python\" is not a runtime (use native, lambda or exec)"));
+  DeployFlags empty_runtime = base;
+  empty_runtime.runtime = "";
+  EXPECT_THAT(error_of(empty_runtime), HasSubstr("--runtime \"\""));
   DeployFlags bad_isolation = base;
-  bad_isolation.isolation = "process";
-  EXPECT_THAT(error_of(bad_isolation), HasSubstr("--isolation"));
+  bad_isolation.isolation = "vm";
+  EXPECT_THAT(error_of(bad_isolation),
+              HasSubstr("--isolation \"vm\" is not an isolation (use none or process)"));
+  DeployFlags bad_idle_timeout = base;
+  bad_idle_timeout.idle_timeout = "5";
+  EXPECT_THAT(error_of(bad_idle_timeout), HasSubstr("--idle-timeout \"5\" is not a duration"));
+  DeployFlags zero_idle_timeout = base;
+  zero_idle_timeout.idle_timeout = "0s";
+  EXPECT_THAT(error_of(zero_idle_timeout),
+              HasSubstr("--idle-timeout \"0s\" must be a positive, finite duration"));
 }
 
 constexpr char kManifest[] =
     "functions:\n"
     "  - {name: a, runtime: native, artifact: lib/a.so}\n"
-    "  - {name: b, runtime: native, artifact: lib/b.so, concurrency: 2}\n";
+    "  - {name: b, runtime: native, artifact: lib/b.so, concurrency: 2}\n"
+    "  - {name: c, runtime: lambda, artifact: c.zip, handler: main.handle, memory_mb: 128,\n"
+    "     min_warm: 1, idle_timeout: 30s, max_open_files: 256, isolation: process}\n";
 
 TEST_F(DeployCommandTest, ManifestGivesEveryFunctionWithResolvedPaths) {
   DeployFlags flags;
   flags.manifest = Write("sluice.yaml", kManifest);
   absl::StatusOr<std::vector<ManifestEntry>> entries = DeployEntries(flags);
   ASSERT_TRUE(entries.ok()) << entries.status();
-  ASSERT_EQ(entries->size(), 2u);
+  ASSERT_EQ(entries->size(), 3u);
   EXPECT_EQ((*entries)[0].artifact_path, (dir_ / "lib/a.so").string());
   EXPECT_EQ((*entries)[1].spec.concurrency(), 2u);
+  const v1::FunctionSpec& c = (*entries)[2].spec;
+  EXPECT_EQ(c.runtime(), v1::RUNTIME_LAMBDA);
+  EXPECT_EQ(c.handler(), "main.handle");
+  EXPECT_EQ(c.memory_mb(), 128u);
+  EXPECT_EQ(c.min_warm(), 1u);
+  EXPECT_EQ(c.idle_timeout().seconds(), 30);
+  EXPECT_EQ(c.max_open_files(), 256u);
+  EXPECT_EQ(c.isolation(), v1::ISOLATION_PROCESS);
 }
 
 TEST_F(DeployCommandTest, NameWithManifestPicksOneFunction) {
@@ -113,9 +170,9 @@ TEST_F(DeployCommandTest, NameWithManifestPicksOneFunction) {
   ASSERT_EQ(entries->size(), 1u);
   EXPECT_EQ(entries->front().spec.name(), "b");
 
-  flags.name = "c";
+  flags.name = "d";
   EXPECT_THAT(std::string(DeployEntries(flags).status().message()),
-              HasSubstr("has no function named \"c\""));
+              HasSubstr("has no function named \"d\""));
 }
 
 TEST_F(DeployCommandTest, MissingManifestIsNotFound) {

@@ -88,6 +88,69 @@ TEST(DescribeFunctionTest, ListsSpecFieldsAndSortedEnv) {
   EXPECT_THAT(text, HasSubstr("isolation:    none\n"));
   EXPECT_THAT(text, HasSubstr("size:         4096 bytes\n"));
   EXPECT_THAT(text, HasSubstr("env:\n  A=1\n  B=2\n"));
+  EXPECT_THAT(text, Not(HasSubstr("handler:")));
+}
+
+TEST(DescribeFunctionTest, ShowsRuntimeIsolationAndWorkerLimits) {
+  v1::Function function = EchoFunction();
+  v1::FunctionSpec& spec = *function.mutable_spec();
+  spec.set_runtime(v1::RUNTIME_LAMBDA);
+  spec.set_handler("function.handler");
+  spec.set_isolation(v1::ISOLATION_PROCESS);
+  spec.set_memory_mb(256);
+  spec.set_min_warm(2);
+  spec.mutable_idle_timeout()->set_seconds(300);
+  spec.set_max_open_files(4096);
+  const std::string text = DescribeFunction(function);
+  EXPECT_THAT(text, HasSubstr("runtime:      lambda\n"));
+  EXPECT_THAT(text, HasSubstr("handler:      function.handler\n"));
+  EXPECT_THAT(text, HasSubstr("isolation:    process\n"));
+  EXPECT_THAT(text, HasSubstr("memory limit: 256 MiB\n"));
+  EXPECT_THAT(text, HasSubstr("min warm:     2\n"));
+  EXPECT_THAT(text, HasSubstr("idle timeout: 5m\n"));
+  EXPECT_THAT(text, HasSubstr("file limit:   4096\n"));
+
+  spec.set_runtime(v1::RUNTIME_EXEC);
+  EXPECT_THAT(DescribeFunction(function), HasSubstr("runtime:      exec\n"));
+}
+
+TEST(DescribeFunctionTest, WorkerLimitsOfOldVersionsAreDashes) {
+  // EchoFunction sets none of the worker fields, as a version stored before
+  // they existed.
+  const std::string text = DescribeFunction(EchoFunction());
+  EXPECT_THAT(text, HasSubstr("memory limit: -\n"));
+  EXPECT_THAT(text, HasSubstr("min warm:     0\n"));
+  EXPECT_THAT(text, HasSubstr("idle timeout: -\n"));
+  EXPECT_THAT(text, HasSubstr("file limit:   -\n"));
+}
+
+TEST(FunctionTableTest, NamesEveryRuntime) {
+  v1::ListFunctionsResponse list;
+  for (const v1::Runtime runtime :
+       {v1::RUNTIME_NATIVE, v1::RUNTIME_LAMBDA, v1::RUNTIME_EXEC, v1::RUNTIME_UNSPECIFIED}) {
+    v1::Function& function = *list.add_functions() = EchoFunction();
+    function.mutable_spec()->set_runtime(runtime);
+  }
+  list.mutable_functions(1)->mutable_spec()->set_name("greet");
+  list.mutable_functions(2)->mutable_spec()->set_name("count");
+  list.mutable_functions(3)->mutable_spec()->set_name("old");
+  EXPECT_EQ(FunctionTable(list.functions()),
+            "NAME   VERSION  RUNTIME  CONCURRENCY  TIMEOUT  SHA256        CREATED\n"
+            "echo   3        native   8            10s      0123456789ab  2024-05-01T12:00:00Z\n"
+            "greet  3        lambda   8            10s      0123456789ab  2024-05-01T12:00:00Z\n"
+            "count  3        exec     8            10s      0123456789ab  2024-05-01T12:00:00Z\n"
+            "old    3        -        8            10s      0123456789ab  2024-05-01T12:00:00Z\n");
+}
+
+TEST(NameTest, RuntimesAndIsolationsHaveTheirManifestNames) {
+  EXPECT_EQ(RuntimeName(v1::RUNTIME_NATIVE), "native");
+  EXPECT_EQ(RuntimeName(v1::RUNTIME_LAMBDA), "lambda");
+  EXPECT_EQ(RuntimeName(v1::RUNTIME_EXEC), "exec");
+  EXPECT_EQ(RuntimeName(v1::RUNTIME_UNSPECIFIED), "-");
+  EXPECT_EQ(RuntimeName(static_cast<v1::Runtime>(99)), "-");
+  EXPECT_EQ(IsolationName(v1::ISOLATION_NONE), "none");
+  EXPECT_EQ(IsolationName(v1::ISOLATION_PROCESS), "process");
+  EXPECT_EQ(IsolationName(v1::ISOLATION_UNSPECIFIED), "-");
 }
 
 v1::StateChange Change(v1::InvocationState state, int64_t seconds, const std::string& reason) {

@@ -10,6 +10,7 @@
 #include "prometheus/registry.h"
 #include "runtime/artifact_store.h"
 #include "runtime/dispatcher.h"
+#include "runtime/executor_factory.h"
 #include "runtime/function_registry.h"
 #include "runtime/group_committer.h"
 #include "runtime/invocation_service.h"
@@ -28,7 +29,16 @@ class EngineFixture : public ::testing::Test {
     auto artifacts = ArtifactStore::Open(dir_ + "/artifacts");
     ASSERT_TRUE(artifacts.ok()) << artifacts.status();
     artifacts_ = *std::move(artifacts);
-    auto registry = FunctionRegistry::Open(store_.get(), artifacts_.get(), Clock::Real());
+    executors_ = NewRuntimeExecutorFactory({
+        .worker_binary = testing::BinaryDir() + "/sluice",
+        .functions_dir = dir_ + "/functions",
+        .cgroup_root = "",
+        .max_payload_bytes = 1024,
+        .logs = nullptr,
+        .pool_events = nullptr,
+    });
+    auto registry =
+        FunctionRegistry::Open(store_.get(), artifacts_.get(), executors_.get(), Clock::Real());
     ASSERT_TRUE(registry.ok()) << registry.status();
     registry_ = *std::move(registry);
     StartEngine();
@@ -71,6 +81,7 @@ class EngineFixture : public ::testing::Test {
   TimerQueue timers_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<ArtifactStore> artifacts_;
+  std::unique_ptr<ExecutorFactory> executors_;
   std::unique_ptr<FunctionRegistry> registry_;
   std::unique_ptr<GroupCommitter> committer_;
   std::unique_ptr<Dispatcher> dispatcher_;

@@ -5,5 +5,5 @@ sluice_test(function_registry_test ${CMAKE_CURRENT_LIST_DIR}/function_registry_t
 sluice_test(invocation_service_test ${CMAKE_CURRENT_LIST_DIR}/invocation_service_test.cc
   sluice_runtime sluice_test_support)
 sluice_test(timer_queue_test ${CMAKE_CURRENT_LIST_DIR}/timer_queue_test.cc sluice_runtime)
-add_dependencies(function_registry_test echo fail sleep)
-add_dependencies(invocation_service_test echo fail sleep)
+add_dependencies(function_registry_test echo fail sleep sluice)
+add_dependencies(invocation_service_test echo fail sleep crash sluice)

@@ -115,7 +115,8 @@ TEST_F(FunctionRegistryTest, DeleteRemovesEveryVersionAndSurvivesReopen) {
   EXPECT_EQ(*n, 2u);
   EXPECT_EQ(registry_->Get("greet", 0).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(registry_->Delete("greet").status().code(), absl::StatusCode::kNotFound);
-  auto reopened = FunctionRegistry::Open(store_.get(), artifacts_.get(), Clock::Real());
+  auto reopened =
+      FunctionRegistry::Open(store_.get(), artifacts_.get(), executors_.get(), Clock::Real());
   ASSERT_TRUE(reopened.ok());
   ASSERT_EQ((*reopened)->List().size(), 1u);
   EXPECT_EQ((*reopened)->List()[0].spec().name(), "other");

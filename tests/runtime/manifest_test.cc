@@ -3,7 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -31,6 +33,27 @@ functions:
     runtime: native
     artifact: /opt/functions/libsleep.so
     timeout: 500ms
+)yaml";
+
+constexpr char kEveryRuntime[] = R"yaml(
+functions:
+  - name: greet
+    runtime: lambda
+    artifact: greet.zip
+    handler: function.handler
+    isolation: process
+    memory_mb: 256
+    min_warm: 2
+    idle_timeout: 1m30s
+    max_open_files: 4096
+  - name: count
+    runtime: exec
+    artifact: bin/count
+    min_warm: 0
+    idle_timeout: 1500ms
+  - name: echo
+    runtime: native
+    artifact: libecho.so
 )yaml";
 
 TEST(ParseManifestTest, ParsesEveryFieldOfEveryFunction) {
@@ -63,6 +86,55 @@ TEST(ParseManifestTest, ParsesEveryFieldOfEveryFunction) {
   EXPECT_EQ(sleep.spec.concurrency(), 0u);
   EXPECT_EQ(sleep.spec.entry_point(), "");
   EXPECT_EQ(sleep.spec.isolation(), v1::ISOLATION_UNSPECIFIED);
+}
+
+TEST(ParseManifestTest, ParsesEveryRuntimeAndWorkerField) {
+  absl::StatusOr<std::vector<ManifestEntry>> entries = ParseManifest(kEveryRuntime, "/srv/app");
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 3u);
+
+  const v1::FunctionSpec& greet = (*entries)[0].spec;
+  EXPECT_EQ(greet.runtime(), v1::RUNTIME_LAMBDA);
+  EXPECT_EQ((*entries)[0].artifact_path, "/srv/app/greet.zip");
+  EXPECT_EQ(greet.handler(), "function.handler");
+  EXPECT_EQ(greet.isolation(), v1::ISOLATION_PROCESS);
+  EXPECT_EQ(greet.memory_mb(), 256u);
+  EXPECT_EQ(greet.min_warm(), 2u);
+  EXPECT_EQ(greet.idle_timeout().seconds(), 90);
+  EXPECT_EQ(greet.idle_timeout().nanos(), 0);
+  EXPECT_EQ(greet.max_open_files(), 4096u);
+
+  const v1::FunctionSpec& count = (*entries)[1].spec;
+  EXPECT_EQ(count.runtime(), v1::RUNTIME_EXEC);
+  EXPECT_EQ(count.min_warm(), 0u);
+  EXPECT_EQ(count.idle_timeout().seconds(), 1);
+  EXPECT_EQ(count.idle_timeout().nanos(), 500000000);
+
+  // Worker fields left out keep their proto defaults.
+  const v1::FunctionSpec& echo = (*entries)[2].spec;
+  EXPECT_EQ(echo.runtime(), v1::RUNTIME_NATIVE);
+  EXPECT_EQ(echo.handler(), "");
+  EXPECT_EQ(echo.memory_mb(), 0u);
+  EXPECT_FALSE(echo.has_idle_timeout());
+  EXPECT_EQ(echo.max_open_files(), 0u);
+}
+
+TEST(RuntimeNamesTest, NamesAndValuesRoundTrip) {
+  for (const v1::Runtime runtime : {v1::RUNTIME_NATIVE, v1::RUNTIME_LAMBDA, v1::RUNTIME_EXEC}) {
+    const std::optional<std::string_view> name = RuntimeNameOf(runtime);
+    ASSERT_TRUE(name.has_value()) << runtime;
+    EXPECT_EQ(RuntimeFromName(*name), runtime);
+  }
+  EXPECT_EQ(RuntimeNameOf(v1::RUNTIME_LAMBDA), "lambda");
+  EXPECT_EQ(RuntimeNameOf(v1::RUNTIME_UNSPECIFIED), std::nullopt);
+  EXPECT_EQ(RuntimeFromName("Native"), std::nullopt);
+  EXPECT_EQ(RuntimeFromName(""), std::nullopt);
+
+  EXPECT_EQ(IsolationFromName("none"), v1::ISOLATION_NONE);
+  EXPECT_EQ(IsolationFromName("process"), v1::ISOLATION_PROCESS);
+  EXPECT_EQ(IsolationNameOf(v1::ISOLATION_PROCESS), "process");
+  EXPECT_EQ(IsolationNameOf(v1::ISOLATION_UNSPECIFIED), std::nullopt);
+  EXPECT_EQ(IsolationFromName("vm"), std::nullopt);
 }
 
 TEST(ParseManifestTest, EmptyBaseDirLeavesRelativeArtifactsRelative) {
@@ -106,9 +178,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadManifest{"functions:\n  - name: a\n  runtime: native\n", "YAML syntax error at line 3"},
         BadManifest{std::string("functions:\n") + kGood + kGood,
                     "functions[1].name: \"ok\" is already used by functions[0]"},
-        BadManifest{"functions:\n  - {name: a, artifact: a.so}\n", "functions[0].runtime: missing"},
-        BadManifest{"functions:\n  - {name: a, runtime: lambda, artifact: a.so}\n",
-                    "functions[0].runtime: \"lambda\" is not supported (only \"native\")"},
+        BadManifest{"functions:\n  - {name: a, artifact: a.so}\n",
+                    "functions[0].runtime: missing (use native, lambda or exec)"},
+        BadManifest{
+            "functions:\n  - {name: a, runtime: python, artifact: a.so}\n",
+            "functions[0].runtime: \"python\" is not a runtime (use native, lambda or exec)"},
+        BadManifest{"functions:\n  - {name: a, runtime: Lambda, artifact: a.so}\n",
+                    "functions[0].runtime: \"Lambda\" is not a runtime"},
+        BadManifest{"functions:\n  - {name: a, runtime: [exec], artifact: a.so}\n",
+                    "functions[0].runtime: must be a single value, not a list"},
         BadManifest{"functions:\n  - {name: a, runtime: native}\n",
                     "functions[0].artifact: missing"},
         BadManifest{"functions:\n  - {name: a, runtime: native, artifact: ''}\n",
@@ -132,9 +210,45 @@ INSTANTIATE_TEST_SUITE_P(
                     "functions[0].timeout: \"inf\" must be a positive, finite duration"},
         BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, timeout: }\n",
                     "functions[0].timeout: has no value"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, isolation: vm}\n",
+                    "functions[0].isolation: \"vm\" is not an isolation (use none or process)"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, isolation: }\n",
+                    "functions[0].isolation: has no value"},
+        BadManifest{"functions:\n  - {name: a, runtime: lambda, artifact: a.zip, handler: ''}\n",
+                    "functions[0].handler: must not be empty"},
         BadManifest{
-            "functions:\n  - {name: a, runtime: native, artifact: a.so, isolation: process}\n",
-            "functions[0].isolation: \"process\" is not supported (only \"none\")"},
+            "functions:\n  - {name: a, runtime: lambda, artifact: a.zip, handler: {x: 1}}\n",
+            "functions[0].handler: must be a single value, not a mapping"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, memory_mb: 0}\n",
+                    "functions[0].memory_mb: \"0\" is not a positive integer"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, memory_mb: 1.5}\n",
+                    "functions[0].memory_mb: \"1.5\" is not a positive integer"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, memory_mb: 512Mi}\n",
+                    "functions[0].memory_mb: \"512Mi\" is not a positive integer"},
+        BadManifest{
+            "functions:\n  - {name: a, runtime: exec, artifact: a, memory_mb: 4294967296}\n",
+            "functions[0].memory_mb: 4294967296 is too large"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, min_warm: -1}\n",
+                    "functions[0].min_warm: \"-1\" is not a non-negative integer"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, min_warm: some}\n",
+                    "functions[0].min_warm: \"some\" is not a non-negative integer"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, min_warm: }\n",
+                    "functions[0].min_warm: has no value"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, idle_timeout: 5}\n",
+                    "functions[0].idle_timeout: \"5\" is not a duration (use 500ms, 10s, 1m)"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, idle_timeout: 0s}\n",
+                    "functions[0].idle_timeout: \"0s\" must be a positive, finite duration"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, idle_timeout: inf}\n",
+                    "functions[0].idle_timeout: \"inf\" must be a positive, finite duration"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, max_open_files: 0}\n",
+                    "functions[0].max_open_files: \"0\" is not a positive integer"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, max_open_files: [1]}\n",
+                    "functions[0].max_open_files: must be a single value, not a list"},
+        BadManifest{
+            "functions:\n  - {name: a, runtime: exec, artifact: a, max_open_files: 99999999999}\n",
+            "functions[0].max_open_files: 99999999999 is too large"},
+        BadManifest{"functions:\n  - {name: a, runtime: exec, artifact: a, memory: 512}\n",
+                    "functions[0]: unknown key \"memory\""},
         BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, entry_point: ''}\n",
                     "functions[0].entry_point: must not be empty"},
         BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, env: [A]}\n",

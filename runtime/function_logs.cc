@@ -1,0 +1,159 @@
+#include "runtime/function_logs.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace sluice {
+namespace {
+
+constexpr absl::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
+
+// Utf8Length returns the length of the well-formed UTF-8 character at the
+// start of `text` (not empty), or 0 when its first byte starts none.
+size_t Utf8Length(absl::string_view text) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const auto continuation = [&](size_t i, unsigned char low = 0x80, unsigned char high = 0xBF) {
+    return i < text.size() && byte(i) >= low && byte(i) <= high;
+  };
+  const unsigned char first = byte(0);
+  if (first < 0x80) return 1;
+  if (first >= 0xC2 && first <= 0xDF) return continuation(1) ? 2 : 0;
+  if (first >= 0xE0 && first <= 0xEF) {
+    // No overlong forms (E0) and no surrogates (ED).
+    const unsigned char low = first == 0xE0 ? 0xA0 : 0x80;
+    const unsigned char high = first == 0xED ? 0x9F : 0xBF;
+    return continuation(1, low, high) && continuation(2) ? 3 : 0;
+  }
+  if (first >= 0xF0 && first <= 0xF4) {
+    // No overlong forms (F0) and nothing above U+10FFFF (F4).
+    const unsigned char low = first == 0xF0 ? 0x90 : 0x80;
+    const unsigned char high = first == 0xF4 ? 0x8F : 0xBF;
+    return continuation(1, low, high) && continuation(2) && continuation(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+// CleanText makes `text` valid UTF-8 of at most `max_bytes` bytes: each byte
+// that starts no well-formed character becomes U+FFFD, and the text is cut
+// before the first character that does not fit.
+void CleanText(std::string& text, size_t max_bytes) {
+  // Most lines are already clean: check before copying.
+  size_t clean = 0;
+  while (clean < text.size()) {
+    const size_t length = Utf8Length(absl::string_view(text).substr(clean));
+    if (length == 0 || clean + length > max_bytes) break;
+    clean += length;
+  }
+  if (clean == text.size()) return;
+  std::string out = text.substr(0, clean);
+  for (size_t i = clean; i < text.size();) {
+    const size_t length = Utf8Length(absl::string_view(text).substr(i));
+    const absl::string_view character =
+        length == 0 ? kReplacementCharacter : absl::string_view(text).substr(i, length);
+    if (out.size() + character.size() > max_bytes) break;
+    out.append(character.data(), character.size());
+    i += std::max<size_t>(length, 1);
+  }
+  text = std::move(out);
+}
+
+// EscapeControl returns `text` with control characters written as \xNN, so
+// that it stays on one line of the server's log.
+std::string EscapeControl(absl::string_view text) {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7F) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+FunctionLogs::FunctionLogs(std::ostream* server_log, size_t ring_lines)
+    : server_log_(server_log), ring_lines_(std::max<size_t>(ring_lines, 1)) {}
+
+void FunctionLogs::Append(LogLine line) {
+  CleanText(line.text, kMaxLineBytes);
+  std::string server_line;
+  if (server_log_ != nullptr) {
+    server_line = absl::StrCat(
+        "sluice: log function=", EscapeControl(line.function), " version=", line.version,
+        " invocation=", line.invocation_id.empty() ? "-" : EscapeControl(line.invocation_id),
+        " stream=", EscapeControl(line.stream), ": ", EscapeControl(line.text), "\n");
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    FunctionState& state = functions_[line.function];
+    if (state.ring.size() >= ring_lines_) state.ring.pop_front();
+    state.ring.push_back(SequencedLogLine{next_sequence_++, std::move(line)});
+    // Callbacks run under the lock: that is what makes Unsubscribe a barrier
+    // and keeps each subscriber's lines in order.
+    for (auto& [handle, callback] : state.subscribers) callback(state.ring.back());
+  }
+  if (server_log_ != nullptr) {
+    absl::MutexLock lock(&server_log_mu_);
+    *server_log_ << server_line << std::flush;
+  }
+}
+
+std::vector<SequencedLogLine> FunctionLogs::TailSequenced(const std::string& function,
+                                                          size_t lines) {
+  absl::MutexLock lock(&mu_);
+  auto it = functions_.find(function);
+  if (it == functions_.end()) return {};
+  const std::deque<SequencedLogLine>& ring = it->second.ring;
+  const size_t count = std::min(lines, ring.size());
+  return std::vector<SequencedLogLine>(ring.end() - static_cast<std::ptrdiff_t>(count), ring.end());
+}
+
+std::vector<LogLine> FunctionLogs::Tail(const std::string& function, size_t lines) {
+  std::vector<SequencedLogLine> tail = TailSequenced(function, lines);
+  std::vector<LogLine> result;
+  result.reserve(tail.size());
+  for (SequencedLogLine& entry : tail) result.push_back(std::move(entry.line));
+  return result;
+}
+
+uint64_t FunctionLogs::SubscribeSequenced(const std::string& function, SequencedCallback callback) {
+  absl::MutexLock lock(&mu_);
+  const uint64_t handle = next_handle_++;
+  functions_[function].subscribers.emplace(handle, std::move(callback));
+  return handle;
+}
+
+uint64_t FunctionLogs::Subscribe(const std::string& function, Callback callback) {
+  return SubscribeSequenced(
+      function, [callback = std::move(callback)](const SequencedLogLine& entry) mutable {
+        callback(entry.line);
+      });
+}
+
+void FunctionLogs::Unsubscribe(const std::string& function, uint64_t handle) {
+  absl::MutexLock lock(&mu_);
+  auto it = functions_.find(function);
+  if (it == functions_.end()) return;
+  it->second.subscribers.erase(handle);
+  if (it->second.subscribers.empty() && it->second.ring.empty()) functions_.erase(it);
+}
+
+void FunctionLogs::Forget(const std::string& function) {
+  absl::MutexLock lock(&mu_);
+  auto it = functions_.find(function);
+  if (it == functions_.end()) return;
+  it->second.ring = {};  // releases the memory, unlike clear()
+  if (it->second.subscribers.empty()) functions_.erase(it);
+}
+
+}  // namespace sluice
