@@ -17,21 +17,9 @@ namespace {
 using ::testing::HasSubstr;
 using testing::ServerProcess;
 
-class ApiTest : public ::testing::Test {
+class ApiTest : public testing::ServerTest {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    auto server = ServerProcess::Start(dir_ + "/data", {"--max-payload-bytes", "65536"});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    channel_ = server_->Channel();
-    functions_ = v1::Functions::NewStub(channel_);
-    invocations_ = v1::Invocations::NewStub(channel_);
-  }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  ApiTest() : ServerTest({"--max-payload-bytes", "65536"}) {}
 
   grpc::Status Invoke(const std::string& function, const std::string& payload,
                       v1::InvokeResponse* response, grpc::ClientContext* context = nullptr) {
@@ -53,12 +41,6 @@ class ApiTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.error_message();
     return response.invocation_id();
   }
-
-  std::string dir_;
-  std::unique_ptr<ServerProcess> server_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Functions::Stub> functions_;
-  std::unique_ptr<v1::Invocations::Stub> invocations_;
 };
 
 TEST_F(ApiTest, DeployThenInvokeSyncAndAsyncAndWatch) {

@@ -15,19 +15,8 @@ using testing::RunCommand;
 using testing::RunResult;
 using testing::ServerProcess;
 
-class CliTest : public ::testing::Test {
+class CliTest : public testing::ServerTest {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    auto server = ServerProcess::Start(dir_ + "/data");
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-  }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   // Sluice runs the CLI against the test server (address from SLUICE_SERVER).
   RunResult Sluice(std::vector<std::string> args, const std::string& stdin_data = "") {
     args.insert(args.begin(), testing::BinaryDir() + "/sluice");
@@ -39,9 +28,6 @@ class CliTest : public ::testing::Test {
     std::ofstream(path) << contents;
     return path;
   }
-
-  std::string dir_;
-  std::unique_ptr<ServerProcess> server_;
 };
 
 TEST_F(CliTest, FiveMinuteTour) {

@@ -1,11 +1,14 @@
 // Small gRPC client helpers shared by the integration tests.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
 #include "sluice/v1/functions.grpc.pb.h"
 #include "sluice/v1/invocations.grpc.pb.h"
 #include "tests/support/server_process.h"
@@ -49,5 +52,35 @@ inline grpc::Status GetInvocation(v1::Invocations::Stub& stub, const std::string
   request.set_id(id);
   return stub.Get(&context, request, out);
 }
+
+// ServerTest runs one real `sluice serve` per test, with its own data dir,
+// and gRPC stubs to it. Subclasses may pass extra serve flags.
+class ServerTest : public ::testing::Test {
+ protected:
+  explicit ServerTest(std::vector<std::string> serve_flags = {})
+      : serve_flags_(std::move(serve_flags)) {}
+
+  void SetUp() override {
+    dir_ = MakeTempDir();
+    auto server = ServerProcess::Start(dir_ + "/data", serve_flags_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    channel_ = server_->Channel();
+    functions_ = v1::Functions::NewStub(channel_);
+    invocations_ = v1::Invocations::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  const std::vector<std::string> serve_flags_;
+  std::string dir_;
+  std::unique_ptr<ServerProcess> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Functions::Stub> functions_;
+  std::unique_ptr<v1::Invocations::Stub> invocations_;
+};
 
 }  // namespace sluice::testing

@@ -56,22 +56,8 @@ int OpenFds(pid_t pid) {
   return count;
 }
 
-class ExecutorsTest : public ::testing::Test {
+class ExecutorsTest : public testing::ServerTest {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    auto server = ServerProcess::Start(dir_ + "/data");
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    channel_ = server_->Channel();
-    functions_ = v1::Functions::NewStub(channel_);
-    invocations_ = v1::Invocations::NewStub(channel_);
-  }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   void DeployOk(const std::string& name, const std::string& example, v1::FunctionSpec spec = {}) {
     v1::DeployResponse deployed;
     grpc::Status s = testing::DeployExample(*functions_, name, example, &deployed, spec);
@@ -103,12 +89,6 @@ class ExecutorsTest : public ::testing::Test {
     EXPECT_TRUE(body.ok()) << body.status();
     return body.ok() ? *body : "";
   }
-
-  std::string dir_;
-  std::unique_ptr<ServerProcess> server_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Functions::Stub> functions_;
-  std::unique_ptr<v1::Invocations::Stub> invocations_;
 };
 
 TEST_F(ExecutorsTest, ACrashCostsOneWorkerAndIsReportedWithItsSignal) {
