@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -114,7 +116,16 @@ absl::Status WriteReadyFile(const std::string& path, int grpc_port, int metrics_
 
 }  // namespace
 
-absl::Status RunServer(const ServerOptions& options) {
+absl::Status RunServer(const ServerOptions& given) {
+  // Worker processes start in directories of their own, so every path the
+  // server hands them must be absolute.
+  ServerOptions options = given;
+  std::error_code error;
+  options.data_dir = std::filesystem::absolute(given.data_dir, error).lexically_normal().string();
+  if (error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--data-dir ", given.data_dir, ": ", error.message()));
+  }
   // Every thread started from here on inherits the blocked signals, so only
   // sigwait below sees them.
   sigset_t signals;
@@ -131,10 +142,16 @@ absl::Status RunServer(const ServerOptions& options) {
   WorkerProbe worker_probe(*metrics);
   PoolEventsByFunction pool_events(&worker_probe);
   FunctionLogs logs(&std::cerr, options.log_lines);
+  const std::string cgroup_root = CgroupRoot(options.cgroup_root);
+  std::cerr << "sluice: worker memory limits: "
+            << (cgroup_root.empty()
+                    ? std::string("RLIMIT_AS")
+                    : "cgroup v2 below " + cgroup_root + " where writable, else RLIMIT_AS")
+            << "\n";
   std::unique_ptr<ExecutorFactory> executors = NewRuntimeExecutorFactory({
       .worker_binary = SelfExecutable(),
       .functions_dir = options.data_dir + "/functions",
-      .cgroup_root = CgroupRoot(options.cgroup_root),
+      .cgroup_root = cgroup_root,
       .max_payload_bytes = options.max_payload_bytes,
       .logs = &logs,
       .pool_events = [&pool_events](const std::string& f) { return pool_events.For(f); },

@@ -32,6 +32,11 @@ int RunWorkerProcess(int fd, const std::string& artifact, const std::string& ent
     request.payload = std::move(*work.mutable_payload());
     for (const auto& [key, value] : work.metadata()) request.metadata.emplace_back(key, value);
     ExecutionResult result = (*executor)->Execute(request);
+    if (result.ok && result.output.size() > kMaxFrameBytes - 1024) {
+      result = ExecutionResult::Error("OutputTooLarge",
+                                      absl::StrCat("the output of ", result.output.size(),
+                                                   " bytes is over the limit of a worker frame"));
+    }
     internal::WorkResponse response;
     response.set_ok(result.ok);
     response.set_output(std::move(result.output));

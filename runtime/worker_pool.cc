@@ -34,12 +34,25 @@ ExecutionResult WorkerPool::Execute(const ExecutionRequest& request) {
   std::unique_ptr<Worker> worker;
   {
     absl::MutexLock lock(&mu_);
-    if (!idle_.empty()) {
-      worker = std::move(idle_.back().worker);
+    // A worker can become unusable while idle (its process died, or a
+    // lambda bootstrap misbehaved after answering): skip those.
+    while (!idle_.empty() && worker == nullptr) {
+      std::unique_ptr<Worker> candidate = std::move(idle_.back().worker);
       idle_.pop_back();
+      if (candidate->Reusable()) {
+        worker = std::move(candidate);
+      } else {
+        retired_.push_back(std::move(candidate));
+      }
     }
     ++busy_;
     ReportLocked();
+  }
+  {
+    std::vector<std::unique_ptr<Worker>> stale;
+    absl::MutexLock lock(&mu_);
+    stale.swap(retired_);
+    // `stale` stops outside the lock (declared first, destroyed last).
   }
   if (worker == nullptr) {
     absl::StatusOr<std::unique_ptr<Worker>> started = StartWorker();

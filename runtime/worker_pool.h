@@ -6,6 +6,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
@@ -101,6 +102,8 @@ class WorkerPool final : public Executor {
   // Most recently used last: reuse takes from the back, reaping from the front.
   std::deque<Idle> idle_ ABSL_GUARDED_BY(mu_);
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
+  // Idle workers found unusable, stopped by the next Execute outside the lock.
+  std::vector<std::unique_ptr<Worker>> retired_ ABSL_GUARDED_BY(mu_);
   bool drained_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -1,12 +1,15 @@
 // crash: misbehaves on request, to show that a function cannot take the
 // server down. Input "segv" dereferences null, "abort" aborts, "exit" exits
 // the process, "print" writes a line to stdout and stderr and answers;
+// "hang" never returns and ignores its deadline (only a kill stops it);
 // "env" answers the process environment, one variable a line; anything else
 // is echoed back.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 extern char** environ;
 
@@ -22,6 +25,9 @@ sluice::Result Crash(sluice::Context& ctx, std::string_view input) {
     std::fflush(stdout);
     std::fprintf(stderr, "warning from %s\n", std::string(ctx.invocation_id()).c_str());
     return sluice::Result::Ok("printed");
+  }
+  if (input == "hang") {
+    while (true) std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   if (input == "env") {
     std::string out;

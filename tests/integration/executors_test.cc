@@ -137,8 +137,9 @@ TEST_F(ExecutorsTest, TimeoutKillsTheWorkerAndTheNextCallGetsAFreshOne) {
   spec.mutable_timeout()->set_nanos(300 * 1000 * 1000);
   spec.set_concurrency(1);
   DeployOk("sleep", "sleep", spec);
+  DeployOk("hang", "crash", spec);
   const absl::Time start = absl::Now();
-  grpc::Status s = Invoke("sleep", "60000");
+  grpc::Status s = Invoke("hang", "hang");  // ignores its deadline: only the kill stops it
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_LT(absl::Now() - start, absl::Seconds(20));
   std::string out;
@@ -327,6 +328,36 @@ TEST_F(ExecutorsTest, NothingLeaksAfterAThousandInvocationsWithCrashes) {
       },
       absl::Seconds(30)));
   EXPECT_LE(OpenFds(server_->pid()), fds_before + 2);
+}
+
+TEST(RelativeDataDirTest, WorkersRunWhenTheDataDirIsGivenRelative) {
+  const std::string dir = testing::MakeTempDir();
+  const std::filesystem::path cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir);
+  auto server = ServerProcess::Start("./data");
+  std::filesystem::current_path(cwd);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto functions = v1::Functions::NewStub((*server)->Channel());
+  auto invocations = v1::Invocations::NewStub((*server)->Channel());
+  v1::DeployResponse deployed;
+  ASSERT_TRUE(testing::DeployExample(*functions, "echo", "echo", &deployed).ok());
+  v1::FunctionSpec exec;
+  exec.set_name("upper");
+  exec.set_runtime(v1::RUNTIME_EXEC);
+  ASSERT_TRUE(testing::Deploy(*functions, exec, "#!/bin/sh\ntr a-z A-Z\n", &deployed).ok());
+  for (const auto& [function, want] :
+       {std::pair<std::string, std::string>{"echo", "abc"}, {"upper", "ABC"}}) {
+    grpc::ClientContext context;
+    v1::InvokeRequest request;
+    request.set_function(function);
+    request.set_payload("abc");
+    v1::InvokeResponse response;
+    grpc::Status s = invocations->Invoke(&context, request, &response);
+    ASSERT_TRUE(s.ok()) << function << ": " << s.error_message();
+    EXPECT_EQ(response.output(), want);
+  }
+  server->reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
