@@ -95,7 +95,8 @@ absl::StatusOr<std::unique_ptr<NativeWorker>> NativeWorker::Start(NativeWorkerOp
                                                     absl::FormatDuration(o.init_timeout)));
   }
   if (!read.ok()) {
-    return absl::UnavailableError(absl::StrCat("the worker ", worker->Died(), " while starting"));
+    return absl::UnavailableError(
+        absl::StrCat("the worker process ended while starting: ", worker->Died()));
   }
   if (!ready.ok()) {
     worker->Died();
@@ -154,7 +155,7 @@ ExecutionResult NativeWorker::Run(const ExecutionRequest& request) {
     result =
         ExecutionResult::Error("Cancelled", "the worker was killed: the attempt was cancelled");
   } else {
-    result = ExecutionResult::Error("Crash", absl::StrCat("the worker ", Died()));
+    result = ExecutionResult::Error("Crash", absl::StrCat("the worker process ended: ", Died()));
   }
   absl::MutexLock lock(&mu_);
   current_invocation_.clear();
