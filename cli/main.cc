@@ -7,6 +7,15 @@
 #include "gateway/server.h"
 #include "runtime/native_worker.h"
 
+#ifdef SLUICE_SANITIZE
+// A worker must die of the signal its function raised, as in a normal
+// build, so that the crash is reported with that signal: the sanitizer
+// leaves fatal signals alone.
+extern "C" const char* __asan_default_options() {
+  return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:handle_abort=0";
+}
+#endif
+
 namespace {
 
 // RunWorker parses `worker --artifact PATH --entry-point NAME` and serves
