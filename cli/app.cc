@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "cli/client.h"
 #include "cli/deploy_command.h"
 #include "cli/exit_codes.h"
@@ -87,7 +88,28 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
       ->add_option("--log-lines", server_options.log_lines,
                    "Lines of function output kept per function for `sluice logs`")
       ->check(CLI::PositiveNumber);
-  serve_command->callback([&] { run = [&] { return RunServe(server_options, serve, console); }; });
+  serve_command
+      ->add_option("--max-queued", server_options.max_queued_total,
+                   "Invocations waiting in all queues together before new ones are refused")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  ServeDurationFlags serve_durations;
+  serve_command->add_option(
+      "--shutdown-grace", serve_durations.shutdown_grace,
+      "On SIGTERM, how long running attempts may take to finish, e.g. 30s (default 30s)");
+  serve_command->add_option(
+      "--retention", serve_durations.retention,
+      "How long finished background invocations and their idempotency keys are kept, "
+      "e.g. 72h (default 72h)");
+  serve_command->callback([&] {
+    run = [&] {
+      if (const absl::Status status = ApplyServeDurations(serve_durations, server_options);
+          !status.ok()) {
+        return ReportError(status.message(), kExitUsage, console);
+      }
+      return RunServe(server_options, serve, console);
+    };
+  });
 
   // deploy
   DeployFlags deploy;
@@ -136,6 +158,32 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
                                          "Open-file limit of each worker process (default 1024)"))
       ->check(CLI::PositiveNumber);
   spec_option(deploy_command->add_option("--description", deploy.description, "Description"));
+  spec_option(deploy_command->add_option(
+                  "--max-attempts", deploy.max_attempts,
+                  "Attempts of a background invocation, the first included (default 3)"))
+      ->check(CLI::PositiveNumber);
+  spec_option(
+      deploy_command->add_option("--initial-backoff", deploy.initial_backoff,
+                                 "Longest wait before the first retry, e.g. 500ms (default 1s)"));
+  spec_option(deploy_command->add_option("--max-backoff", deploy.max_backoff,
+                                         "Longest wait between retries, e.g. 1m (default 5m)"));
+  spec_option(
+      deploy_command->add_option("--backoff-multiplier", deploy.backoff_multiplier,
+                                 "Growth of the backoff from one retry to the next (default 2)"))
+      ->check(CLI::PositiveNumber);
+  spec_option(OnePerFlag(deploy_command->add_option(
+      "--retry-on", deploy.retry_on,
+      "Outcome that is retried: function-error, crash, timeout or lease-lost (repeatable or a "
+      "comma list; default: all)")));
+  spec_option(deploy_command->add_option(
+      "--max-event-age", deploy.max_event_age,
+      "A background invocation older than this is not attempted again, e.g. 1h (default 6h)"));
+  spec_option(deploy_command->add_option(
+      "--on-success", deploy.on_success,
+      "Function invoked in the background with the record of each invocation that succeeded"));
+  spec_option(deploy_command->add_option(
+      "--on-failure", deploy.on_failure,
+      "Function invoked in the background with the record of each invocation that failed"));
   deploy_command->callback([&] { run = [&] { return RunDeploy(deploy, config, console); }; });
 
   // ls
@@ -173,6 +221,16 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
                                         "Metadata KEY=VALUE passed to the function (repeatable)"));
   invoke_command->add_option("--timeout", invoke.timeout,
                              "Give up waiting for the server after this long, e.g. 30s");
+  invoke_command->add_option("--priority", invoke.priority,
+                             "Priority in the function's queue: low, normal (default), high or "
+                             "critical");
+  invoke_command->add_option("--idempotency-key", invoke.idempotency_key,
+                             "With --async: a repeat with the same key returns the first "
+                             "invocation's id and runs nothing");
+  invoke_command
+      ->add_option("--max-attempts", invoke.max_attempts,
+                   "With --async: attempts in all, replacing the function's retry policy's")
+      ->check(CLI::PositiveNumber);
   invoke_command->callback([&] {
     if (data_option->count() > 0) invoke.data = invoke_data;
     run = [&] { return RunInvoke(invoke, config, console); };
@@ -203,10 +261,32 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
   list_command->add_option("--state", list.state, "Only this state")
       ->check(CLI::IsMember({"pending", "running", "succeeded", "failed", "cancelled"},
                             CLI::ignore_case));
+  list_command->add_flag("--dead-lettered", list.dead_lettered,
+                         "Only dead-lettered invocations (failed for good)");
   list_command->add_option("--limit", list.limit, "At most this many")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   list_command->callback([&] { run = [&] { return RunListInvocations(list, config, console); }; });
+
+  // redrive
+  RedriveFlags redrive;
+  CLI::App* redrive_command = app.add_subcommand(
+      "redrive",
+      "Queue dead-lettered invocations again: one by ID, or those of --function that match");
+  redrive_command->add_option("id", redrive.id, "Invocation id");
+  redrive_command->add_option("--function", redrive.function,
+                              "Every dead-lettered invocation of this function (oldest first)");
+  redrive_command->add_option("--error-type", redrive.error_type,
+                              "Only those whose last error has this type, e.g. Timeout");
+  redrive_command->add_option(
+      "--created-after", redrive.created_after,
+      "Only those created at or after this RFC 3339 time, or this long ago (e.g. 24h)");
+  redrive_command->add_option(
+      "--created-before", redrive.created_before,
+      "Only those created before this RFC 3339 time, or this long ago (e.g. 1h)");
+  redrive_command->add_option("--limit", redrive.limit, "At most this many (default 10000)")
+      ->check(CLI::PositiveNumber);
+  redrive_command->callback([&] { run = [&] { return RunRedrive(redrive, config, console); }; });
 
   // logs
   LogsFlags logs;

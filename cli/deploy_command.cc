@@ -4,11 +4,16 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
+#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "cli/artifact_file.h"
 #include "cli/exit_codes.h"
 #include "cli/payload.h"
@@ -20,6 +25,57 @@ namespace {
 google::protobuf::Duration ToProto(absl::Duration duration) {
   return google::protobuf::util::TimeUtil::NanosecondsToDuration(
       absl::ToInt64Nanoseconds(duration));
+}
+
+// OptionalDuration parses an optional positive duration flag: nullopt when
+// `text` is empty.
+absl::StatusOr<std::optional<google::protobuf::Duration>> OptionalDuration(const std::string& text,
+                                                                           absl::string_view flag) {
+  if (text.empty()) return std::nullopt;
+  absl::StatusOr<absl::Duration> duration = ParsePositiveDuration(text, flag);
+  if (!duration.ok()) return duration.status();
+  return ToProto(*duration);
+}
+
+// RetryFromFlags sets spec.retry from the retry flags; spec.retry stays
+// unset when none is given.
+absl::Status RetryFromFlags(const DeployFlags& flags, v1::FunctionSpec& spec) {
+  const bool any = flags.max_attempts != 0 || !flags.initial_backoff.empty() ||
+                   !flags.max_backoff.empty() || flags.backoff_multiplier != 0 ||
+                   !flags.retry_on.empty();
+  if (!any) return absl::OkStatus();
+  v1::RetryPolicy& retry = *spec.mutable_retry();
+  retry.set_max_attempts(flags.max_attempts);
+  absl::StatusOr<std::optional<google::protobuf::Duration>> initial =
+      OptionalDuration(flags.initial_backoff, "--initial-backoff");
+  if (!initial.ok()) return initial.status();
+  if (initial->has_value()) *retry.mutable_initial_backoff() = **initial;
+  absl::StatusOr<std::optional<google::protobuf::Duration>> max =
+      OptionalDuration(flags.max_backoff, "--max-backoff");
+  if (!max.ok()) return max.status();
+  if (max->has_value()) *retry.mutable_max_backoff() = **max;
+  if (flags.backoff_multiplier != 0 &&
+      !(std::isfinite(flags.backoff_multiplier) && flags.backoff_multiplier > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--backoff-multiplier ", flags.backoff_multiplier, " is not a positive number"));
+  }
+  retry.set_multiplier(flags.backoff_multiplier);
+  for (const std::string& value : flags.retry_on) {
+    for (absl::string_view name : absl::StrSplit(value, ',')) {
+      name = absl::StripAsciiWhitespace(name);
+      const std::optional<v1::RetryOn> outcome =
+          RetryOnFromName(std::string_view(name.data(), name.size()));
+      if (!outcome.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--retry-on \"", name, "\" is not an outcome (use ", kRetryOnChoices, ")"));
+      }
+      if (std::find(retry.retry_on().begin(), retry.retry_on().end(), *outcome) ==
+          retry.retry_on().end()) {
+        retry.add_retry_on(*outcome);
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ManifestEntry> EntryFromFlags(const DeployFlags& flags) {
@@ -69,6 +125,13 @@ absl::StatusOr<ManifestEntry> EntryFromFlags(const DeployFlags& flags) {
   }
   spec.set_max_open_files(flags.max_open_files);
   spec.set_description(flags.description);
+  if (absl::Status status = RetryFromFlags(flags, spec); !status.ok()) return status;
+  absl::StatusOr<std::optional<google::protobuf::Duration>> max_event_age =
+      OptionalDuration(flags.max_event_age, "--max-event-age");
+  if (!max_event_age.ok()) return max_event_age.status();
+  if (max_event_age->has_value()) *spec.mutable_max_event_age() = **max_event_age;
+  spec.set_on_success(flags.on_success);
+  spec.set_on_failure(flags.on_failure);
   return entry;
 }
 

@@ -32,6 +32,15 @@ struct DeployFlags {
   std::string idle_timeout;      // empty: the server's default
   uint32_t max_open_files = 0;   // 0: the server's default
   std::string description;
+  // Retry policy; zero or empty values keep the server's defaults.
+  uint32_t max_attempts = 0;
+  std::string initial_backoff;        // duration
+  std::string max_backoff;            // duration
+  double backoff_multiplier = 0;      // 0: the server's default
+  std::vector<std::string> retry_on;  // each one outcome or a comma list
+  std::string max_event_age;          // duration
+  std::string on_success;             // destination function
+  std::string on_failure;             // destination function
 };
 
 // DeployEntries turns the flags into the functions to deploy, in order.

@@ -7,21 +7,19 @@
 #include <map>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/table.h"
 #include "runtime/manifest.h"
 
 namespace sluice::cli {
 namespace {
-
-absl::Time ToTime(const google::protobuf::Timestamp& time) {
-  return absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos());
-}
 
 bool IsUnset(const google::protobuf::Timestamp& time) {
   return time.seconds() == 0 && time.nanos() == 0;
@@ -43,16 +41,88 @@ void Field(absl::string_view label, absl::string_view value, std::string& out) {
   absl::StrAppend(&out, line, value, "\n");
 }
 
+// kPriorityNames spells the priorities, lowest first.
+constexpr std::pair<absl::string_view, v1::Priority> kPriorityNames[] = {
+    {"low", v1::PRIORITY_LOW},
+    {"normal", v1::PRIORITY_NORMAL},
+    {"high", v1::PRIORITY_HIGH},
+    {"critical", v1::PRIORITY_CRITICAL},
+};
+
 }  // namespace
+
+absl::Time ToAbslTime(const google::protobuf::Timestamp& time) {
+  return absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos());
+}
+
+std::string FormatRelative(absl::Time when, absl::Time now) {
+  const absl::Duration delta = when - now;
+  const absl::Duration rounded = absl::Trunc(absl::AbsDuration(delta), absl::Milliseconds(100));
+  if (rounded == absl::ZeroDuration()) return "now";
+  if (delta > absl::ZeroDuration()) return absl::StrCat("in ", absl::FormatDuration(rounded));
+  return absl::StrCat(absl::FormatDuration(rounded), " ago");
+}
+
+std::string PriorityName(v1::Priority priority) {
+  for (const auto& [name, value] : kPriorityNames) {
+    if (value == priority) return std::string(name);
+  }
+  return "normal";
+}
+
+std::optional<v1::Priority> ParsePriorityName(absl::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  for (const auto& [spelling, value] : kPriorityNames) {
+    if (spelling == lower) return value;
+  }
+  return std::nullopt;
+}
+
+std::string AttemptText(const v1::Invocation& invocation) {
+  if (invocation.retry().max_attempts() == 0) return absl::StrCat(invocation.attempt());
+  return absl::StrCat(invocation.attempt(), " of ", invocation.retry().max_attempts());
+}
+
+std::string ProgressText(const v1::Progress& progress) {
+  std::string text = absl::StrCat(progress.percent(), "%");
+  if (!progress.message().empty()) absl::StrAppend(&text, "  ", progress.message());
+  return text;
+}
+
+std::string RetryPolicyText(const v1::RetryPolicy& policy) {
+  if (policy.ByteSizeLong() == 0) return "-";
+  std::string text;
+  if (policy.max_attempts() == 0) {
+    text = "default attempts";
+  } else if (policy.max_attempts() == 1) {
+    text = "1 attempt (no retries)";
+  } else {
+    text = absl::StrCat(policy.max_attempts(), " attempts");
+  }
+  absl::StrAppend(&text, ", backoff ", FormatDuration(policy.initial_backoff()), " to ",
+                  FormatDuration(policy.max_backoff()));
+  if (policy.multiplier() != 0) absl::StrAppend(&text, " (x", policy.multiplier(), ")");
+  if (policy.retry_on().empty()) {
+    absl::StrAppend(&text, ", retry on any failure");
+  } else {
+    std::vector<std::string> names;
+    for (const int outcome : policy.retry_on()) {
+      const std::optional<std::string_view> name = RetryOnNameOf(static_cast<v1::RetryOn>(outcome));
+      names.push_back(name.has_value() ? std::string(*name) : absl::StrCat("outcome ", outcome));
+    }
+    absl::StrAppend(&text, ", retry on ", absl::StrJoin(names, ", "));
+  }
+  return text;
+}
 
 std::string FormatTime(const google::protobuf::Timestamp& time) {
   if (IsUnset(time)) return "-";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", ToTime(time), absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", ToAbslTime(time), absl::UTCTimeZone());
 }
 
 std::string FormatTimeMillis(const google::protobuf::Timestamp& time) {
   if (IsUnset(time)) return "-";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", ToTime(time), absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", ToAbslTime(time), absl::UTCTimeZone());
 }
 
 std::string FormatDuration(const google::protobuf::Duration& duration) {
@@ -101,12 +171,15 @@ std::string FunctionTable(const google::protobuf::RepeatedPtrField<v1::Function>
 std::string InvocationTable(const google::protobuf::RepeatedPtrField<v1::Invocation>& invocations) {
   std::vector<std::vector<std::string>> rows;
   for (const v1::Invocation& invocation : invocations) {
+    std::string error = invocation.has_error() ? invocation.error().type() : "-";
+    if (error.empty()) error = "-";
+    if (invocation.dead_lettered()) error += " (dead-lettered)";
     rows.push_back({invocation.id(), invocation.function(),
                     invocation.version() == 0 ? "-" : absl::StrCat(invocation.version()),
                     StateName(invocation.state()), absl::StrCat(invocation.attempt()),
-                    FormatTime(invocation.created_at())});
+                    FormatTime(invocation.created_at()), error});
   }
-  return RenderTable({"ID", "FUNCTION", "VERSION", "STATE", "ATTEMPT", "CREATED"}, rows);
+  return RenderTable({"ID", "FUNCTION", "VERSION", "STATE", "ATTEMPT", "CREATED", "ERROR"}, rows);
 }
 
 std::string DescribeFunction(const v1::Function& function) {
@@ -126,6 +199,10 @@ std::string DescribeFunction(const v1::Function& function) {
   Field("min warm", absl::StrCat(spec.min_warm()), out);
   Field("idle timeout", FormatDuration(spec.idle_timeout()), out);
   Field("file limit", spec.max_open_files() == 0 ? "-" : absl::StrCat(spec.max_open_files()), out);
+  Field("retry", RetryPolicyText(spec.retry()), out);
+  Field("max event age", FormatDuration(spec.max_event_age()), out);
+  Field("on success", spec.on_success().empty() ? "-" : spec.on_success(), out);
+  Field("on failure", spec.on_failure().empty() ? "-" : spec.on_failure(), out);
   Field("sha256", function.sha256(), out);
   Field("size", absl::StrCat(function.artifact_size(), " bytes"), out);
   Field("created", FormatTime(function.created_at()), out);
@@ -158,15 +235,36 @@ std::string DescribeOutput(absl::string_view output) {
   return std::string(output);
 }
 
-std::string DescribeInvocation(const v1::Invocation& invocation) {
+std::string DescribeInvocation(const v1::Invocation& invocation, absl::Time now) {
   std::string out;
   Field("id", invocation.id(), out);
   Field("function",
         absl::StrCat(invocation.function(), "@",
                      invocation.version() == 0 ? "latest" : absl::StrCat(invocation.version())),
         out);
-  Field("state", StateName(invocation.state()), out);
-  Field("attempt", absl::StrCat(invocation.attempt()), out);
+  Field("state",
+        absl::StrCat(StateName(invocation.state()),
+                     invocation.dead_lettered() ? " (dead-lettered)" : ""),
+        out);
+  Field("priority", PriorityName(invocation.priority()), out);
+  Field("attempt", AttemptText(invocation), out);
+  if (invocation.state() == v1::PENDING && !IsUnset(invocation.next_attempt_at())) {
+    Field("next attempt",
+          absl::StrCat(FormatTimeMillis(invocation.next_attempt_at()), " (",
+                       FormatRelative(ToAbslTime(invocation.next_attempt_at()), now), ")"),
+          out);
+  }
+  if (invocation.state() == v1::RUNNING && !IsUnset(invocation.lease_expires_at())) {
+    Field("lease ends",
+          absl::StrCat(FormatTimeMillis(invocation.lease_expires_at()), " (",
+                       FormatRelative(ToAbslTime(invocation.lease_expires_at()), now), ")"),
+          out);
+  }
+  if (invocation.has_progress()) Field("progress", ProgressText(invocation.progress()), out);
+  if (!invocation.parent_id().empty()) Field("parent", invocation.parent_id(), out);
+  if (!invocation.idempotency_key().empty()) {
+    Field("idempotency key", invocation.idempotency_key(), out);
+  }
   Field("created", FormatTimeMillis(invocation.created_at()), out);
   Field("updated", FormatTimeMillis(invocation.updated_at()), out);
   if (!invocation.timeline().empty()) {
@@ -176,7 +274,10 @@ std::string DescribeInvocation(const v1::Invocation& invocation) {
     }
   }
   if (invocation.has_error()) {
-    Field("error", absl::StrCat(invocation.error().type(), ": ", invocation.error().message()),
+    // Before the invocation FAILED, the error is that of the attempt before.
+    Field(invocation.state() == v1::FAILED ? "error" : "last error",
+          absl::StrCat(invocation.error().type(), invocation.error().message().empty() ? "" : ": ",
+                       invocation.error().message()),
           out);
   }
   if (invocation.state() == v1::SUCCEEDED) {

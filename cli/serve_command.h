@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "cli/console.h"
@@ -12,6 +13,18 @@ namespace sluice::cli {
 // ServeFunction runs a server until it stops; sluice::RunServer in the
 // binary, a fake in tests.
 using ServeFunction = std::function<absl::Status(const ServerOptions& options)>;
+
+// ServeDurationFlags are the duration flags of `sluice serve` as typed, e.g.
+// "30s"; empty keeps the ServerOptions default.
+struct ServeDurationFlags {
+  std::string shutdown_grace;  // zero or positive
+  std::string retention;       // positive
+};
+
+// ApplyServeDurations parses `flags` into `options`. INVALID_ARGUMENT naming
+// the flag when a value is not a duration or out of range; `options` is then
+// unchanged.
+absl::Status ApplyServeDurations(const ServeDurationFlags& flags, ServerOptions& options);
 
 // RunServe calls `serve` with `options`. Returns 0 when it stops cleanly;
 // otherwise prints "error: <message>" on console.err and returns 1.

@@ -21,6 +21,10 @@ InvokeArgs ArgsOf(const v1::InvokeRequest& request) {
   args.version = request.version();
   args.payload = request.payload();
   for (const auto& [key, value] : request.metadata()) args.metadata.emplace_back(key, value);
+  args.priority =
+      request.priority() == v1::PRIORITY_UNSPECIFIED ? v1::PRIORITY_NORMAL : request.priority();
+  args.idempotency_key = request.idempotency_key();
+  if (request.has_retry()) args.retry = request.retry();
   return args;
 }
 
@@ -92,9 +96,16 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
   std::shared_ptr<SyncCall> call_ ABSL_GUARDED_BY(mu_);
 };
 
-// WatchReactor streams an invocation: its state now, then every change, and
-// finishes after a terminal state. Updates are sent in order, each once:
-// one whose timeline is no longer than the last sent is skipped.
+// Revision orders the snapshots of one invocation: a state change lengthens
+// the timeline, a progress report renews the progress time.
+std::pair<int, int64_t> Revision(const v1::Invocation& inv) {
+  return {inv.timeline_size(),
+          google::protobuf::util::TimeUtil::TimestampToNanoseconds(inv.progress().time())};
+}
+
+// WatchReactor streams an invocation: its state now, then every change and
+// progress report, and finishes after a terminal state. Updates are sent in
+// order, each once: one whose Revision is not past the last sent is skipped.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::Invocation> {
  public:
   WatchReactor(const std::string& id, InvocationService* invocations, WatchHub* watchers,
@@ -152,8 +163,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Invocation> {
     while (!pending_.empty()) {
       v1::Invocation next = std::move(pending_.front());
       pending_.pop_front();
-      if (next.timeline_size() <= sent_timeline_) continue;
-      sent_timeline_ = next.timeline_size();
+      if (Revision(next) <= sent_revision_) continue;
+      sent_revision_ = Revision(next);
       sent_terminal_ = IsTerminal(next.state());
       current_ = std::move(next);
       writing_ = true;
@@ -181,7 +192,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Invocation> {
   absl::Mutex mu_;
   std::deque<v1::Invocation> pending_ ABSL_GUARDED_BY(mu_);
   v1::Invocation current_ ABSL_GUARDED_BY(mu_);
-  int sent_timeline_ ABSL_GUARDED_BY(mu_) = 0;
+  std::pair<int, int64_t> sent_revision_ ABSL_GUARDED_BY(mu_) = {0, 0};
   bool sent_terminal_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -199,10 +210,24 @@ grpc::ServerUnaryReactor* InvocationsService::InvokeAsync(grpc::CallbackServerCo
                                                           const v1::InvokeRequest* request,
                                                           v1::InvokeAsyncResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  invocations_->InvokeAsync(ArgsOf(*request), [reactor, response](absl::StatusOr<std::string> id) {
-    if (id.ok()) response->set_invocation_id(*std::move(id));
-    reactor->Finish(ToGrpcStatus(id.status()));
-  });
+  auto invoke = [this, reactor, request, response] {
+    invocations_->InvokeAsync(ArgsOf(*request),
+                              [reactor, response](absl::StatusOr<AsyncAccepted> accepted) {
+                                if (accepted.ok()) {
+                                  response->set_invocation_id(accepted->invocation_id);
+                                  response->set_deduplicated(accepted->deduplicated);
+                                }
+                                reactor->Finish(ToGrpcStatus(accepted.status()));
+                              });
+  };
+  if (request->idempotency_key().empty()) {
+    invoke();  // never blocks
+    return reactor;
+  }
+  // Looking up the key may block on the store.
+  if (absl::Status s = pool_->Schedule(std::move(invoke)); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+  }
   return reactor;
 }
 
@@ -226,6 +251,7 @@ grpc::ServerUnaryReactor* InvocationsService::List(grpc::CallbackServerContext* 
   filter.function = request->function();
   filter.state = request->state();
   filter.before_id = request->page_token();
+  filter.dead_lettered = request->dead_lettered();
   const uint32_t page = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
   if (page > kMaxPageSize) {
     reactor->Finish(
@@ -261,6 +287,20 @@ grpc::ServerUnaryReactor* InvocationsService::Cancel(grpc::CallbackServerContext
     absl::StatusOr<v1::Invocation> inv = invocations_->Cancel(request->id());
     if (inv.ok()) *response = *std::move(inv);
     return inv.status();
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InvocationsService::Redrive(grpc::CallbackServerContext* context,
+                                                      const v1::RedriveRequest* request,
+                                                      v1::RedriveResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  FinishOnPool(*pool_, reactor, [this, request, response] {
+    absl::StatusOr<std::vector<std::string>> ids = invocations_->Redrive(*request);
+    if (ids.ok()) {
+      for (std::string& id : *ids) response->add_invocation_ids(std::move(id));
+    }
+    return ids.status();
   });
   return reactor;
 }

@@ -35,6 +35,9 @@ class InvocationsService final : public v1::Invocations::CallbackService {
   grpc::ServerUnaryReactor* Cancel(grpc::CallbackServerContext* context,
                                    const v1::CancelInvocationRequest* request,
                                    v1::Invocation* response) override;
+  grpc::ServerUnaryReactor* Redrive(grpc::CallbackServerContext* context,
+                                    const v1::RedriveRequest* request,
+                                    v1::RedriveResponse* response) override;
 
  private:
   InvocationService* const invocations_;

@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -25,6 +27,7 @@
 #include "grpcpp/server_builder.h"
 #include "monitoring/invocation_probe.h"
 #include "monitoring/metrics_server.h"
+#include "monitoring/store_probe.h"
 #include "monitoring/worker_probe.h"
 #include "runtime/artifact_store.h"
 #include "runtime/dispatcher.h"
@@ -35,7 +38,9 @@
 #include "runtime/invocation_service.h"
 #include "runtime/manifest.h"
 #include "runtime/pool_events.h"
+#include "runtime/retention.h"
 #include "runtime/rocksdb_store.h"
+#include "runtime/subprocess.h"
 #include "runtime/timer_queue.h"
 #include "runtime/watch_hub.h"
 
@@ -43,8 +48,14 @@ namespace sluice {
 namespace {
 
 constexpr size_t kMaxDeployChunk = 1024 * 1024;
-constexpr absl::Duration kShutdownGrace = absl::Seconds(10);
+// After the drain only quick unary calls and open streams (Watch) remain:
+// they get this long, then are cancelled.
+constexpr absl::Duration kShutdownGrace = absl::Seconds(1);
 constexpr absl::Duration kMaintenanceInterval = absl::Seconds(1);
+// Finished invocations deleted per maintenance round, at most.
+constexpr size_t kRetentionDeletesPerRound = 10000;
+// Exit status of a shutdown forced before the running attempts finished.
+constexpr int kForcedExitCode = 3;
 
 // SelfExecutable is the path of the running `sluice` binary, which worker
 // processes run in worker mode.
@@ -99,6 +110,31 @@ absl::Status DeployManifests(const std::vector<std::string>& manifests,
     }
   }
   return absl::OkStatus();
+}
+
+// DrainUntilDone drains `invocations` until its running attempts finish
+// (true), or until `deadline` or another of `signals` arrives (false).
+bool DrainUntilDone(InvocationService& invocations, absl::Time deadline, const sigset_t& signals) {
+  absl::Notification drained;
+  std::atomic<bool> idle{false};
+  std::thread drainer([&] {
+    idle = invocations.Drain(deadline);
+    drained.Notify();
+  });
+  bool interrupted = false;
+  while (!drained.HasBeenNotified()) {
+    const timespec wait = {0, 100 * 1000 * 1000};
+    if (sigtimedwait(&signals, nullptr, &wait) > 0) {
+      interrupted = true;
+      break;
+    }
+  }
+  if (interrupted) {
+    drainer.detach();  // the process exits now
+    return false;
+  }
+  drainer.join();
+  return idle;
 }
 
 absl::Status WriteReadyFile(const std::string& path, int grpc_port, int metrics_port) {
@@ -167,20 +203,29 @@ absl::Status RunServer(const ServerOptions& given) {
   if (!registry.ok()) return registry.status();
   if (absl::Status s = DeployManifests(options.manifests, **registry); !s.ok()) return s;
 
-  GroupCommitter committer(store->get());
+  StoreProbe store_probe(*metrics);
+  GroupCommitter committer(store->get(), &store_probe);
+  RetentionCollector retention(store->get(), &committer, clock, options.retention, &store_probe);
   WatchHub watchers;
   TimerQueue timers;
-  Dispatcher dispatcher(options.executor_threads, &probe, clock);
+  Dispatcher dispatcher(DispatcherOptions{.threads = options.executor_threads,
+                                          .max_queued_total = options.max_queued_total},
+                        &probe, clock);
   InvocationService invocations({.max_payload_bytes = options.max_payload_bytes}, store->get(),
                                 &committer, registry->get(), &dispatcher, &watchers, &timers,
                                 &probe, clock);
   if (absl::Status s = invocations.Recover(); !s.ok()) return s;
 
-  // Keeps warm pools warm and stops idle workers.
+  // Keeps warm pools warm, stops idle workers, and deletes finished
+  // invocations past their retention.
   absl::Notification stop_maintenance;
   std::thread maintenance([&] {
     do {
       (*registry)->Maintain(clock->Now());
+      if (absl::StatusOr<size_t> deleted = retention.CollectOnce(kRetentionDeletesPerRound);
+          !deleted.ok()) {
+        std::cerr << "sluice: retention: " << deleted.status().message() << "\n";
+      }
     } while (!stop_maintenance.WaitForNotificationWithTimeout(kMaintenanceInterval));
   });
   struct JoinOnExit {
@@ -230,8 +275,22 @@ absl::Status RunServer(const ServerOptions& given) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  std::cerr << "sluice: received signal " << signal_number << ", shutting down\n";
+  const absl::Time deadline = absl::Now() + options.shutdown_grace;
+  std::cerr << "sluice: received signal " << signal_number
+            << ", draining: running attempts have until "
+            << absl::FormatDuration(options.shutdown_grace)
+            << " from now (send it again to exit at once)\n";
   server->GetHealthCheckService()->SetServingStatus(false);
+  if (!DrainUntilDone(invocations, deadline, signals)) {
+    std::cerr << "sluice: exiting before the running attempts finished; they run again after a "
+                 "restart\n";
+    KillAllSubprocesses();
+    // Destructors would wait for the running attempts; what is acknowledged
+    // is durable already.
+    std::cerr.flush();
+    std::_Exit(kForcedExitCode);
+  }
+  std::cerr << "sluice: drained, shutting down\n";
   logs_service.Shutdown();
   server->Shutdown(absl::ToChronoTime(absl::Now() + kShutdownGrace));
   invocations.Shutdown();

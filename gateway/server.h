@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 
 namespace sluice {
 
@@ -36,9 +37,23 @@ struct ServerOptions {
   std::string cgroup_root = "auto";
   // Lines of output kept per function for `sluice logs`.
   size_t log_lines = 1000;
+  // Invocations waiting in all queues together before new ones are refused.
+  size_t max_queued_total = 100000;
+  // On SIGTERM, how long running attempts may take to finish before the
+  // process exits anyway (a second SIGTERM exits at once).
+  absl::Duration shutdown_grace = absl::Seconds(30);
+  // Finished background invocations (and their idempotency keys) are kept
+  // this long after they finish, then deleted.
+  absl::Duration retention = absl::Hours(72);
 };
 
-// RunServer serves until SIGINT or SIGTERM, then stops and returns OK.
+// RunServer serves until SIGINT or SIGTERM, then drains: health turns
+// NOT_SERVING, new invocations get UNAVAILABLE, running attempts finish
+// within `shutdown_grace`, queued background invocations stay PENDING in the
+// store; then it stops and returns OK. A second signal, or the grace
+// running out, forces the exit: worker processes are killed and the process
+// exits at once with status 3; the interrupted attempts run again after a
+// restart.
 // Returns an error when start-up fails (store cannot be opened, address in
 // use, bad manifest), with a message fit for the command line.
 absl::Status RunServer(const ServerOptions& options);

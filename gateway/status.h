@@ -10,7 +10,10 @@
 
 namespace sluice {
 
-// ToGrpcStatus keeps the code and the message.
+// ToGrpcStatus keeps the code and the message. When `status` carries a
+// retry delay (see runtime/retry_info.h), the result's error_details() is a
+// serialized google.rpc.Status {code, message, details: [RetryInfo]}, which
+// gRPC sends to the client in the `grpc-status-details-bin` trailer.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // FinishOnPool runs `job` (returning absl::Status) on `pool` and finishes

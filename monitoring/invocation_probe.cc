@@ -41,13 +41,17 @@ class InvocationProbe::Families {
           in_flight_(families.in_flight_.Add({{"function", function}})),
           queue_wait_(families.queue_wait_.Add({{"function", function}}, LatencyBuckets())),
           duration_(families.duration_.Add({{"function", function}}, LatencyBuckets())),
-          rejected_(families.rejected_.Add({{"function", function}})) {}
+          rejected_(families.rejected_.Add({{"function", function}})),
+          retries_(families.retries_.Add({{"function", function}})),
+          dead_letters_(families.dead_letters_.Add({{"function", function}})) {}
 
     prometheus::Gauge& queue_depth() const { return queue_depth_; }
     prometheus::Gauge& in_flight() const { return in_flight_; }
     prometheus::Histogram& queue_wait() const { return queue_wait_; }
     prometheus::Histogram& duration() const { return duration_; }
     prometheus::Counter& rejected() const { return rejected_; }
+    prometheus::Counter& retries() const { return retries_; }
+    prometheus::Counter& dead_letters() const { return dead_letters_; }
 
     // The counter of this function's invocations that ended with `outcome`,
     // added to sluice_invocations_total on first use.
@@ -74,6 +78,8 @@ class InvocationProbe::Families {
     prometheus::Histogram& queue_wait_;
     prometheus::Histogram& duration_;
     prometheus::Counter& rejected_;
+    prometheus::Counter& retries_;
+    prometheus::Counter& dead_letters_;
 
     absl::Mutex mu_;
     // Guarded by mu_: outcome -> counter in invocations_.
@@ -104,7 +110,15 @@ class InvocationProbe::Families {
         rejected_(prometheus::BuildCounter()
                       .Name("sluice_invocations_rejected_total")
                       .Help("Invocations refused because the queue of their function was full.")
-                      .Register(registry)) {}
+                      .Register(registry)),
+        retries_(prometheus::BuildCounter()
+                     .Name("sluice_retries_total")
+                     .Help("Failed attempts of background invocations that were retried.")
+                     .Register(registry)),
+        dead_letters_(prometheus::BuildCounter()
+                          .Name("sluice_dead_letters_total")
+                          .Help("Background invocations that failed for good (dead-lettered).")
+                          .Register(registry)) {}
 
   // The metrics of `function`, added to the families on first use. The
   // result lives as long as this object.
@@ -128,6 +142,8 @@ class InvocationProbe::Families {
   prometheus::Family<prometheus::Gauge>& queue_depth_;
   prometheus::Family<prometheus::Gauge>& in_flight_;
   prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Family<prometheus::Counter>& retries_;
+  prometheus::Family<prometheus::Counter>& dead_letters_;
 
   absl::Mutex mu_;
   // Guarded by mu_: function -> its metrics; entries are never removed, and
@@ -165,6 +181,14 @@ void InvocationProbe::OnFinished(const std::string& function, const std::string&
 
 void InvocationProbe::OnRejected(const std::string& function) {
   families_->ForFunction(function).rejected().Increment();
+}
+
+void InvocationProbe::OnRetry(const std::string& function) {
+  families_->ForFunction(function).retries().Increment();
+}
+
+void InvocationProbe::OnDeadLettered(const std::string& function) {
+  families_->ForFunction(function).dead_letters().Increment();
 }
 
 }  // namespace sluice

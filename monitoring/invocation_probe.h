@@ -43,6 +43,12 @@ class InvocationProbe {
   // An invocation was refused because the queue of `function` was full
   // (sluice_invocations_rejected_total{function} +1).
   void OnRejected(const std::string& function);
+  // A failed attempt of a background invocation will be retried
+  // (sluice_retries_total{function} +1).
+  void OnRetry(const std::string& function);
+  // A background invocation ended FAILED for good and was dead-lettered
+  // (sluice_dead_letters_total{function} +1).
+  void OnDeadLettered(const std::string& function);
 
  private:
   class Families;

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -36,6 +38,10 @@ struct ExecutionRequest {
   // Never null; the executor polls it (and the deadline) and passes both on
   // to the function.
   std::shared_ptr<const CancelFlag> cancel = std::make_shared<CancelFlag>();
+  // Called by the executor, on any of its threads, each time the function
+  // reports progress (percent 0..100, clamped; a short message). May be
+  // empty. Must not block for long.
+  std::function<void(uint32_t percent, const std::string& message)> on_progress;
 };
 
 // ExecutionResult is what an attempt produced: output, or an error.

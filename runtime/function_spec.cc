@@ -1,9 +1,11 @@
 #include "runtime/function_spec.h"
 
 #include <cctype>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "runtime/retry_policy.h"
 
 namespace sluice {
 namespace {
@@ -109,6 +111,24 @@ absl::Status NormalizeFunctionSpec(v1::FunctionSpec& spec) {
   }
   if (spec.description().size() > 1024)
     return Invalid("spec.description", "longer than 1024 bytes");
+  if (absl::Status s = NormalizeRetryPolicy(*spec.mutable_retry(), "spec.retry"); !s.ok()) return s;
+  if (!spec.has_max_event_age())
+    *spec.mutable_max_event_age() = ToProtoDuration(kDefaultMaxEventAge);
+  const absl::Duration max_age = MaxEventAgeOf(spec);
+  if (max_age < absl::Seconds(1) || max_age > kMaxMaxEventAge) {
+    return Invalid("spec.max_event_age",
+                   absl::StrCat(absl::FormatDuration(max_age), " is outside [1s, ",
+                                absl::FormatDuration(kMaxMaxEventAge), "]"));
+  }
+  for (const auto& [field, destination] :
+       {std::pair<std::string, std::string>{"spec.on_success", spec.on_success()},
+        std::pair<std::string, std::string>{"spec.on_failure", spec.on_failure()}}) {
+    if (destination.empty()) continue;
+    if (absl::Status s = ValidateFunctionName(destination, field); !s.ok()) return s;
+    if (destination == spec.name()) {
+      return Invalid(field, "a function cannot be its own destination");
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -4,10 +4,16 @@
 #include <utility>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "monitoring/store_probe.h"
 
 namespace sluice {
 
-GroupCommitter::GroupCommitter(Store* store) : store_(store), thread_([this] { Run(); }) {}
+GroupCommitter::GroupCommitter(Store* store) : GroupCommitter(store, nullptr) {}
+
+GroupCommitter::GroupCommitter(Store* store, StoreProbe* probe)
+    : store_(store), probe_(probe), thread_([this] { Run(); }) {}
 
 GroupCommitter::~GroupCommitter() {
   {
@@ -46,7 +52,11 @@ void GroupCommitter::Run() {
     for (Pending& pending : round) merged.Append(std::move(pending.batch));
     absl::Status status;
     if (!merged.empty()) {
+      // Measured with the real clock: this is the latency of the write, not
+      // a time the engine reasons about.
+      const absl::Time start = absl::Now();
       status = store_->Commit(merged);
+      if (probe_ != nullptr) probe_->OnCommit(absl::Now() - start, round.size());
       commits_.fetch_add(1, std::memory_order_relaxed);
     }
     for (Pending& pending : round) std::move(pending.done)(status);

@@ -15,13 +15,16 @@
 
 namespace sluice {
 
+class StoreProbe;
+
 // GroupCommitter queues write batches and commits them from one dedicated
 // thread: each round takes every batch queued so far, merges them in
 // submission order into one WriteBatch and calls Store::Commit once. Every
 // batch of a round gets that commit's status, so one failed commit (for
 // example one malformed write) fails every batch merged with it.
 //
-// Thread-safe. The Store is not owned and must outlive the GroupCommitter.
+// Thread-safe. The Store (and the StoreProbe, if any) is not owned and must
+// outlive the GroupCommitter.
 //
 // Example:
 //   GroupCommitter committer(store);
@@ -31,6 +34,9 @@ namespace sluice {
 class GroupCommitter {
  public:
   explicit GroupCommitter(Store* store);
+  // As above, and reports every Store::Commit (its duration and how many
+  // batches it merged) to `probe`, which may be null.
+  GroupCommitter(Store* store, StoreProbe* probe);
   // ~GroupCommitter commits every batch submitted before it began, runs their
   // callbacks, and joins the commit thread. Submitting concurrently with the
   // destructor is not allowed.
@@ -69,6 +75,7 @@ class GroupCommitter {
 
   // Constant after construction.
   Store* const store_;
+  StoreProbe* const probe_;  // may be null
 
   std::atomic<uint64_t> commits_{0};
 

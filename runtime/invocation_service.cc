@@ -1,19 +1,52 @@
 #include "runtime/invocation_service.h"
 
+#include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/util/time_util.h"
+#include "runtime/destination.h"
 #include "runtime/function_spec.h"
 #include "runtime/ids.h"
+#include "runtime/retry_policy.h"
 
 namespace sluice {
 namespace {
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t));
+}
+
+// AppendChange adds a timeline entry for the record's current attempt.
+void AppendChange(v1::Invocation& record, v1::InvocationState state, absl::Time now,
+                  const std::string& reason) {
+  v1::StateChange* change = record.add_timeline();
+  change->set_state(state);
+  *change->mutable_time() = ToProto(now);
+  change->set_reason(reason);
+  change->set_attempt(record.attempt());
+}
+
+// PolicyOf returns the retry policy in force for `record`; records written
+// before retry policies existed get the defaults.
+v1::RetryPolicy PolicyOf(const v1::Invocation& record) {
+  v1::RetryPolicy policy = record.retry();
+  if (!NormalizeRetryPolicy(policy, "retry").ok()) {
+    policy.Clear();
+    (void)NormalizeRetryPolicy(policy, "retry");
+  }
+  return policy;
+}
+
+std::string KeyOf(const std::string& function, const std::string& idempotency_key) {
+  return absl::StrCat(function, std::string(1, '\0'), idempotency_key);
 }
 
 bool IsTerminal(v1::InvocationState state) {
@@ -71,6 +104,9 @@ absl::StatusOr<v1::Function> InvocationService::Admit(const InvokeArgs& args, Qu
                                                    " bytes is over the limit of ",
                                                    options_.max_payload_bytes, " bytes"));
   }
+  if (!v1::Priority_IsValid(args.priority)) {
+    return absl::InvalidArgumentError(absl::StrCat("priority: unknown priority ", args.priority));
+  }
   absl::StatusOr<v1::Function> function = registry_->Get(args.function, args.version);
   if (!function.ok()) return function.status();
   limits.concurrency = function->spec().concurrency();
@@ -83,6 +119,12 @@ std::shared_ptr<SyncCall> InvocationService::InvokeSync(
     absl::AnyInvocable<void(absl::StatusOr<SyncResult>)> done) {
   auto state = std::make_shared<SyncState>();
   state->done = std::move(done);
+  if (!args.idempotency_key.empty() || args.retry.has_value()) {
+    state->Answer(absl::InvalidArgumentError(
+        absl::StrCat(args.retry.has_value() ? "retry" : "idempotency_key",
+                     ": only background invocations (InvokeAsync) take it")));
+    return state;
+  }
   QueueLimits limits;
   absl::StatusOr<v1::Function> function = Admit(args, limits);
   if (!function.ok()) {
@@ -94,10 +136,12 @@ std::shared_ptr<SyncCall> InvocationService::InvokeSync(
   state->caller_deadline = caller_deadline;
   state->args = std::move(args);
   const std::string name = state->args.function;
+  const v1::Priority priority = state->args.priority;
   absl::Status submitted = dispatcher_->Submit(
       name, limits,
       Task{[this, state] { RunSync(state); },
-           [state] { state->Answer(absl::UnavailableError("the server is shutting down")); }});
+           [state] { state->Answer(absl::UnavailableError("the server is shutting down")); },
+           priority});
   if (!submitted.ok()) state->Answer(submitted);
   return state;
 }
@@ -175,15 +219,30 @@ InvocationService::AttemptOutcome InvocationService::RunAttempt(
 }
 
 void InvocationService::InvokeAsync(InvokeArgs args,
-                                    absl::AnyInvocable<void(absl::StatusOr<std::string>)> done) {
+                                    absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)> done) {
   QueueLimits limits;
   absl::StatusOr<v1::Function> function = Admit(args, limits);
   if (!function.ok()) {
     done(function.status());
     return;
   }
-  if (absl::Status s = dispatcher_->Reserve(args.function, limits); !s.ok()) {
+  v1::RetryPolicy policy = function->spec().retry();
+  if (absl::Status s = NormalizeRetryPolicy(policy, "spec.retry"); !s.ok()) {
     done(s);
+    return;
+  }
+  if (args.retry.has_value()) {
+    absl::StatusOr<v1::RetryPolicy> merged = MergeRetryPolicy(policy, *args.retry, "retry");
+    if (!merged.ok()) {
+      done(merged.status());
+      return;
+    }
+    policy = *std::move(merged);
+  }
+  if (args.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
+    done(absl::InvalidArgumentError(absl::StrCat("idempotency_key: ", args.idempotency_key.size(),
+                                                 " bytes is over the limit of ",
+                                                 kMaxIdempotencyKeyBytes, " bytes")));
     return;
   }
   const absl::Time now = clock_->Now();
@@ -192,24 +251,79 @@ void InvocationService::InvokeAsync(InvokeArgs args,
   record.set_function(args.function);
   record.set_version(args.version);
   record.set_state(v1::PENDING);
+  record.set_priority(args.priority);
+  record.set_idempotency_key(args.idempotency_key);
+  *record.mutable_retry() = std::move(policy);
   record.set_payload(std::move(args.payload));
   for (auto& [key, value] : args.metadata) (*record.mutable_metadata())[key] = std::move(value);
   *record.mutable_created_at() = ToProto(now);
   *record.mutable_updated_at() = ToProto(now);
-  v1::StateChange* change = record.add_timeline();
-  change->set_state(v1::PENDING);
-  *change->mutable_time() = ToProto(now);
-  change->set_reason("queued");
+  AppendChange(record, v1::PENDING, now, "queued");
 
+  if (!args.idempotency_key.empty()) {
+    const std::string key = KeyOf(args.function, args.idempotency_key);
+    absl::MutexLock lock(&keys_mu_);
+    if (auto it = pending_keys_.find(key); it != pending_keys_.end()) {
+      it->second.waiters.push_back(std::move(done));
+      return;
+    }
+    absl::StatusOr<std::string> existing =
+        store_->GetIdempotencyKey(args.function, args.idempotency_key);
+    if (existing.ok()) {
+      done(AsyncAccepted{*std::move(existing), true});
+      return;
+    }
+    if (!absl::IsNotFound(existing.status())) {
+      done(absl::UnavailableError(
+          absl::StrCat("could not look up the idempotency key: ", existing.status().message())));
+      return;
+    }
+    pending_keys_[key].invocation_id = record.id();
+  }
+  if (absl::Status s = dispatcher_->Reserve(args.function, limits); !s.ok()) {
+    if (!args.idempotency_key.empty()) {
+      AnswerKey(KeyOf(args.function, args.idempotency_key), s, "");
+    }
+    done(s);
+    return;
+  }
+  Record(std::move(record), std::move(done));
+}
+
+void InvocationService::AnswerKey(const std::string& key, const absl::Status& status,
+                                  const std::string& id) {
+  PendingKey pending;
+  {
+    absl::MutexLock lock(&keys_mu_);
+    auto it = pending_keys_.find(key);
+    if (it == pending_keys_.end()) return;
+    pending = std::move(it->second);
+    pending_keys_.erase(it);
+  }
+  for (auto& waiter : pending.waiters) {
+    if (status.ok()) {
+      waiter(AsyncAccepted{id, true});
+    } else {
+      waiter(status);
+    }
+  }
+}
+
+void InvocationService::Record(v1::Invocation record,
+                               absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)> done) {
   const std::string id = record.id();
   const std::string name = record.function();
+  const v1::Priority priority = record.priority();
+  const std::string key =
+      record.idempotency_key().empty() ? std::string() : KeyOf(name, record.idempotency_key());
   WriteBatch batch;
   batch.PutInvocation(record);
+  if (!key.empty()) batch.PutIdempotencyKey(name, record.idempotency_key(), id);
   {
     absl::MutexLock lock(&mu_);
     active_[id].record = record;
   }
-  committer_->Submit(std::move(batch), [this, id, name, record = std::move(record),
+  committer_->Submit(std::move(batch), [this, id, name, priority, key, record = std::move(record),
                                         done = std::move(done)](absl::Status s) mutable {
     if (!s.ok()) {
       dispatcher_->Unreserve(name);
@@ -217,13 +331,48 @@ void InvocationService::InvokeAsync(InvokeArgs args,
         absl::MutexLock lock(&mu_);
         active_.erase(id);
       }
-      done(absl::UnavailableError(absl::StrCat("could not record the invocation: ", s.message())));
+      const absl::Status error =
+          absl::UnavailableError(absl::StrCat("could not record the invocation: ", s.message()));
+      if (!key.empty()) AnswerKey(key, error, "");
+      done(error);
       return;
     }
     watchers_->Publish(record);
-    dispatcher_->SubmitReserved(name, Task{[this, id, name] { RunAsync(id, name); }, nullptr});
-    done(id);
+    dispatcher_->SubmitReserved(name,
+                                Task{[this, id, name] { RunAsync(id, name); }, nullptr, priority});
+    if (!key.empty()) AnswerKey(key, absl::OkStatus(), id);
+    done(AsyncAccepted{id, false});
   });
+}
+
+void InvocationService::Enqueue(const std::string& id, const std::string& name,
+                                v1::Priority priority, absl::Time at) {
+  if (at > clock_->Now()) {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;  // it stays PENDING in the store
+    auto handle = std::make_shared<uint64_t>(0);
+    // Scheduled under mu_, which the callback takes first: it cannot look at
+    // *handle before it is set.
+    *handle = timers_->Schedule(at, [this, id, name, priority, handle] {
+      {
+        absl::MutexLock lock(&mu_);
+        retry_timers_.erase(*handle);
+        if (stopped_) return;
+        ++retry_callbacks_running_;
+      }
+      Enqueue(id, name, priority);
+      absl::MutexLock lock(&mu_);
+      --retry_callbacks_running_;
+    });
+    retry_timers_.insert(*handle);
+    return;
+  }
+  QueueLimits limits{kDefaultConcurrency, kDefaultMaxQueue};
+  if (absl::StatusOr<v1::Function> f = registry_->Get(name, 0); f.ok()) {
+    limits = {f->spec().concurrency(), f->spec().max_queue()};
+  }
+  dispatcher_->SubmitUnbounded(name, limits,
+                               Task{[this, id, name] { RunAsync(id, name); }, nullptr, priority});
 }
 
 void InvocationService::RunAsync(const std::string& id, const std::string& name) {
@@ -249,28 +398,55 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
       return;
     }
     Active& active = it->second;
+    const absl::Time now = clock_->Now();
     if (!function.ok()) {
       v1::FunctionError* error = active.record.mutable_error();
       error->set_type("FunctionNotFound");
       error->set_message(std::string(function.status().message()));
-      Transition(id, active, v1::FAILED, "function not found");
+      active.record.set_dead_lettered(true);
+      probe_->OnDeadLettered(name);
+      End(id, active, v1::FAILED, "function not found; dead-lettered");
       probe_->OnFinished(name, "error", absl::ZeroDuration());
       return;
     }
+    active.spec = function->spec();
+    const absl::Duration max_age = MaxEventAgeOf(function->spec());
+    if (now - FromProto(active.record.created_at()) > max_age) {
+      v1::FunctionError* error = active.record.mutable_error();
+      error->set_type("EventTooOld");
+      error->set_message(
+          absl::StrCat("the invocation is older than the function's max_event_age of ",
+                       absl::FormatDuration(max_age)));
+      active.record.set_dead_lettered(true);
+      probe_->OnDeadLettered(name);
+      End(id, active, v1::FAILED,
+          absl::StrCat("older than max_event_age (", absl::FormatDuration(max_age),
+                       "); dead-lettered"));
+      probe_->OnFinished(name, "expired", absl::ZeroDuration());
+      return;
+    }
     const uint32_t attempt = active.record.attempt() + 1;
+    const absl::Time deadline = now + TimeoutOf(function->spec());
     active.record.set_attempt(attempt);
     active.record.set_version(function->version());
+    active.record.clear_next_attempt_at();
+    *active.record.mutable_lease_expires_at() = ToProto(deadline + options_.lease_grace);
     active.cancel = cancel;
-    Transition(id, active, v1::RUNNING, absl::StrCat("attempt ", attempt, " started"));
+    Transition(id, active, v1::RUNNING,
+               absl::StrCat("attempt ", attempt, " of ", PolicyOf(active.record).max_attempts(),
+                            " started"));
     request.invocation_id = id;
     request.function_name = name;
     request.function_version = function->version();
     request.attempt = attempt;
-    request.deadline = clock_->Now() + TimeoutOf(function->spec());
+    request.deadline = deadline;
     request.payload = active.record.payload();
     for (const auto& [key, value] : active.record.metadata())
       request.metadata.emplace_back(key, value);
     request.cancel = cancel;
+    request.on_progress = [this, id, attempt](uint32_t percent, const std::string& message) {
+      OnProgress(id, attempt, percent, message);
+    };
   }
   const uint32_t attempt = request.attempt;
   const std::string timeout_reason = absl::StrCat(
@@ -284,8 +460,30 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
     Finish(id, attempt, outcome.result,
            outcome.result.ok
                ? absl::StrCat("attempt ", attempt, " succeeded")
-               : absl::StrCat("attempt ", attempt, " failed: ", outcome.result.error_type));
+               : absl::StrCat("attempt ", attempt, " failed: ", outcome.result.error_type, ": ",
+                              outcome.result.error_message));
   }
+}
+
+void InvocationService::OnProgress(const std::string& id, uint32_t attempt, uint32_t percent,
+                                   const std::string& message) {
+  v1::Invocation snapshot;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = active_.find(id);
+    if (it == active_.end()) return;
+    v1::Invocation& record = it->second.record;
+    if (record.state() != v1::RUNNING || record.attempt() != attempt) return;
+    v1::Progress* progress = record.mutable_progress();
+    progress->set_percent(std::min<uint32_t>(percent, 100));
+    progress->set_message(message);
+    *progress->mutable_time() = ToProto(clock_->Now());
+    progress->set_attempt(attempt);
+    snapshot = record;
+  }
+  // Progress is not committed on its own: it is published at once and
+  // stored with the invocation's next state change.
+  watchers_->Publish(snapshot);
 }
 
 void InvocationService::Finish(const std::string& id, uint32_t attempt,
@@ -296,36 +494,116 @@ void InvocationService::Finish(const std::string& id, uint32_t attempt,
   Active& active = it->second;
   if (active.record.state() != v1::RUNNING || active.record.attempt() != attempt) return;
   active.cancel.reset();
+  active.record.clear_lease_expires_at();
   if (result.ok) {
     active.record.set_output(result.output);
-    Transition(id, active, v1::SUCCEEDED, reason);
-  } else {
-    v1::FunctionError* error = active.record.mutable_error();
-    error->set_type(result.error_type);
-    error->set_message(result.error_message);
-    Transition(id, active, v1::FAILED, reason);
+    active.record.clear_error();
+    End(id, active, v1::SUCCEEDED, reason);
+    return;
   }
+  v1::FunctionError* error = active.record.mutable_error();
+  error->set_type(result.error_type);
+  error->set_message(result.error_message);
+  Fail(id, active, reason);
+}
+
+void InvocationService::Fail(const std::string& id, Active& active, const std::string& reason) {
+  const std::string& name = active.record.function();
+  const v1::RetryPolicy policy = PolicyOf(active.record);
+  const uint32_t attempt = active.record.attempt();
+  const v1::RetryOn outcome = RetryOnOf(active.record.error().type());
+  const absl::Time now = clock_->Now();
+  std::string why;
+  if (!Retries(policy, outcome)) {
+    why = absl::StrCat(v1::RetryOn_Name(outcome), " is not retried");
+  } else if (attempt >= policy.max_attempts()) {
+    why = absl::StrCat("attempts spent (", attempt, " of ", policy.max_attempts(), ")");
+  } else {
+    const absl::Duration backoff = DrawBackoff(policy, attempt, random_);
+    const absl::Time next = now + backoff;
+    const absl::Duration max_age =
+        active.spec.has_value() ? MaxEventAgeOf(*active.spec) : kDefaultMaxEventAge;
+    if (next - FromProto(active.record.created_at()) > max_age) {
+      why = absl::StrCat("a retry would pass max_event_age (", absl::FormatDuration(max_age), ")");
+    } else {
+      *active.record.mutable_next_attempt_at() = ToProto(next);
+      probe_->OnRetry(name);
+      const v1::Priority priority = active.record.priority();
+      Transition(
+          id, active, v1::PENDING,
+          absl::StrCat(reason, "; attempt ", attempt + 1, " of ", policy.max_attempts(), " in ",
+                       absl::FormatDuration(absl::Trunc(backoff, absl::Milliseconds(1)))),
+          [this, id, name, priority, next](absl::Status s) {
+            if (s.ok()) Enqueue(id, name, priority, next);
+          });
+      return;
+    }
+  }
+  active.record.set_dead_lettered(true);
+  probe_->OnDeadLettered(name);
+  End(id, active, v1::FAILED, absl::StrCat(reason, "; dead-lettered: ", why));
+}
+
+void InvocationService::End(const std::string& id, Active& active, v1::InvocationState state,
+                            const std::string& reason) {
+  active.record.clear_next_attempt_at();
+  active.record.clear_lease_expires_at();
+  WriteBatch extra;
+  std::optional<v1::Invocation> child;
+  if (active.spec.has_value()) {
+    // The state is set here so that DestinationOf sees it; Transition sets
+    // it again with the timeline entry.
+    active.record.set_state(state);
+    const std::string& destination = DestinationOf(*active.spec, active.record);
+    if (!destination.empty()) {
+      const absl::Time now = clock_->Now();
+      child = NewDestinationInvocation(active.record, destination, NewInvocationId(now), now);
+      v1::RetryPolicy policy;
+      if (absl::StatusOr<v1::Function> f = registry_->Get(destination, 0); f.ok()) {
+        policy = f->spec().retry();
+      }
+      (void)NormalizeRetryPolicy(policy, "spec.retry");
+      *child->mutable_retry() = std::move(policy);
+      extra.PutInvocation(*child);
+      active_[child->id()].record = *child;
+    }
+  }
+  absl::AnyInvocable<void(absl::Status)> then;
+  if (child.has_value()) {
+    then = [this, child = *std::move(child)](absl::Status s) {
+      if (s.ok()) {
+        watchers_->Publish(child);
+        Enqueue(child.id(), child.function(), child.priority());
+      } else {
+        absl::MutexLock lock(&mu_);
+        active_.erase(child.id());
+      }
+    };
+  }
+  Transition(id, active, state, reason, std::move(then), std::move(extra));
 }
 
 void InvocationService::Transition(const std::string& id, Active& active, v1::InvocationState state,
                                    const std::string& reason,
-                                   absl::AnyInvocable<void(absl::Status)> then) {
+                                   absl::AnyInvocable<void(absl::Status)> then, WriteBatch extra) {
   const absl::Time now = clock_->Now();
   active.record.set_state(state);
   *active.record.mutable_updated_at() = ToProto(now);
-  v1::StateChange* change = active.record.add_timeline();
-  change->set_state(state);
-  *change->mutable_time() = ToProto(now);
-  change->set_reason(reason);
-  change->set_attempt(active.record.attempt());
+  AppendChange(active.record, state, now, reason);
   WriteBatch batch;
   batch.PutInvocation(active.record);
+  batch.Append(std::move(extra));
   const bool terminal = IsTerminal(state);
   // Commits are applied and their callbacks run in submission order, so
   // watchers see the states of one invocation in order.
   committer_->Submit(std::move(batch), [this, id, terminal, snapshot = active.record,
                                         then = std::move(then)](absl::Status s) mutable {
-    if (s.ok()) watchers_->Publish(snapshot);
+    if (s.ok()) {
+      watchers_->Publish(snapshot);
+    } else {
+      std::cerr << "sluice: could not record invocation " << id << " as "
+                << v1::InvocationState_Name(snapshot.state()) << ": " << s.message() << "\n";
+    }
     if (terminal) {
       absl::MutexLock lock(&mu_);
       active_.erase(id);
@@ -339,37 +617,35 @@ absl::Status InvocationService::Recover() {
   absl::Status s = store_->ForEachUnfinished(
       [&unfinished](const v1::Invocation& inv) { unfinished.push_back(inv); });
   if (!s.ok()) return s;
-  const absl::Time now = clock_->Now();
-  WriteBatch batch;
   for (v1::Invocation& inv : unfinished) {
-    if (inv.state() != v1::RUNNING) continue;
-    inv.set_state(v1::PENDING);
-    *inv.mutable_updated_at() = ToProto(now);
-    v1::StateChange* change = inv.add_timeline();
-    change->set_state(v1::PENDING);
-    *change->mutable_time() = ToProto(now);
-    change->set_attempt(inv.attempt());
-    change->set_reason(absl::StrCat("the server restarted during attempt ", inv.attempt(),
-                                    "; queued to run again"));
-    batch.PutInvocation(inv);
-  }
-  if (!batch.empty()) {
-    if (s = committer_->CommitAndWait(std::move(batch)); !s.ok()) return s;
-  }
-  for (v1::Invocation& inv : unfinished) {
-    QueueLimits limits{kDefaultConcurrency, kDefaultMaxQueue};
-    if (absl::StatusOr<v1::Function> f = registry_->Get(inv.function(), 0); f.ok()) {
-      limits = {f->spec().concurrency(), f->spec().max_queue()};
-    }
     const std::string id = inv.id();
-    const std::string name = inv.function();
-    {
-      absl::MutexLock lock(&mu_);
-      active_[id].record = std::move(inv);
+    absl::MutexLock lock(&mu_);
+    Active& active = active_[id];
+    active.record = std::move(inv);
+    if (absl::StatusOr<v1::Function> f =
+            registry_->Get(active.record.function(), active.record.version());
+        f.ok()) {
+      active.spec = f->spec();
     }
-    dispatcher_->SubmitUnbounded(name, limits,
-                                 Task{[this, id, name] { RunAsync(id, name); }, nullptr});
+    if (active.record.state() == v1::PENDING) {
+      Enqueue(id, active.record.function(), active.record.priority(),
+              active.record.has_next_attempt_at() ? FromProto(active.record.next_attempt_at())
+                                                  : absl::InfinitePast());
+      continue;
+    }
+    // RUNNING: the process that held the lease is gone, so the lease ended
+    // with it and the attempt counts as failed.
+    const uint32_t attempt = active.record.attempt();
+    active.record.clear_lease_expires_at();
+    v1::FunctionError* error = active.record.mutable_error();
+    error->set_type("LeaseLost");
+    error->set_message(
+        absl::StrCat("the server stopped during attempt ", attempt, " and its lease ended"));
+    Fail(id, active, absl::StrCat("attempt ", attempt, " lost its lease: the server stopped"));
   }
+  // Commits land in submission order: once this empty one has, every
+  // recovered state above is durable.
+  if (s = committer_->CommitAndWait(WriteBatch()); !s.ok()) return s;
   return absl::OkStatus();
 }
 
@@ -434,6 +710,148 @@ absl::StatusOr<v1::Invocation> InvocationService::Cancel(const std::string& id) 
   return snapshot;
 }
 
-void InvocationService::Shutdown() { dispatcher_->Shutdown(); }
+absl::StatusOr<std::vector<std::string>> InvocationService::Redrive(
+    const v1::RedriveRequest& request) {
+  std::vector<v1::Invocation> records;
+  if (!request.id().empty()) {
+    if (!request.function().empty() || !request.error_type().empty() ||
+        request.has_created_after() || request.has_created_before() || request.limit() != 0) {
+      return absl::InvalidArgumentError("id: give either an id or a filter, not both");
+    }
+    absl::StatusOr<v1::Invocation> inv = Get(request.id());
+    if (!inv.ok()) return inv.status();
+    if (!inv->dead_lettered() || inv->state() != v1::FAILED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("invocation \"", request.id(), "\" is not dead-lettered (it is ",
+                       v1::InvocationState_Name(inv->state()), ")"));
+    }
+    records.push_back(*std::move(inv));
+  } else {
+    if (absl::Status s = ValidateFunctionName(request.function(), "function"); !s.ok()) return s;
+    if (request.limit() > kMaxRedrive) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("limit: ", request.limit(), " is over the limit of ", kMaxRedrive));
+    }
+    const size_t limit = request.limit() == 0 ? kMaxRedrive : request.limit();
+    const absl::Time after =
+        request.has_created_after() ? FromProto(request.created_after()) : absl::InfinitePast();
+    const absl::Time before =
+        request.has_created_before() ? FromProto(request.created_before()) : absl::InfiniteFuture();
+    // Newest first from the store; the matches are kept oldest first.
+    InvocationFilter filter;
+    filter.function = request.function();
+    filter.state = v1::FAILED;
+    filter.dead_lettered = true;
+    filter.limit = 1000;
+    std::vector<v1::Invocation> matches;
+    while (true) {
+      absl::StatusOr<std::vector<v1::Invocation>> page = store_->ListInvocations(filter);
+      if (!page.ok()) return page.status();
+      for (v1::Invocation& inv : *page) {
+        const absl::Time created = FromProto(inv.created_at());
+        if (created < after || created >= before) continue;
+        if (!request.error_type().empty() && inv.error().type() != request.error_type()) continue;
+        matches.push_back(std::move(inv));
+      }
+      if (page->size() < filter.limit) break;
+      filter.before_id = page->back().id();
+    }
+    std::reverse(matches.begin(), matches.end());
+    if (matches.size() > limit) matches.resize(limit);
+    records = std::move(matches);
+  }
+  return Requeue(std::move(records));
+}
+
+absl::StatusOr<std::vector<std::string>> InvocationService::Requeue(
+    std::vector<v1::Invocation> records) {
+  const absl::Time now = clock_->Now();
+  std::vector<v1::Invocation> queued;
+  absl::Notification durable;
+  absl::Status commit_status;
+  {
+    absl::MutexLock lock(&mu_);
+    WriteBatch batch;
+    for (v1::Invocation& inv : records) {
+      // One that is already back in flight (a concurrent redrive) is left
+      // to that redrive.
+      if (active_.contains(inv.id())) continue;
+      const uint32_t attempts = inv.attempt();
+      inv.set_state(v1::PENDING);
+      inv.set_attempt(0);
+      inv.set_dead_lettered(false);
+      inv.clear_next_attempt_at();
+      inv.clear_lease_expires_at();
+      inv.clear_progress();
+      *inv.mutable_updated_at() = ToProto(now);
+      AppendChange(inv, v1::PENDING, now,
+                   absl::StrCat("redriven after ", attempts,
+                                " attempts; queued again with a fresh attempt budget"));
+      batch.PutInvocation(inv);
+      active_[inv.id()].record = inv;
+      queued.push_back(inv);
+    }
+    if (queued.empty()) {
+      if (records.size() == 1) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("invocation \"", records[0].id(), "\" is already queued again"));
+      }
+      return std::vector<std::string>();
+    }
+    committer_->Submit(std::move(batch), [&durable, &commit_status](absl::Status s) {
+      commit_status = s;
+      durable.Notify();
+    });
+  }
+  durable.WaitForNotification();
+  if (!commit_status.ok()) {
+    absl::MutexLock lock(&mu_);
+    for (const v1::Invocation& inv : queued) active_.erase(inv.id());
+    return commit_status;
+  }
+  std::vector<std::string> ids;
+  ids.reserve(queued.size());
+  for (const v1::Invocation& inv : queued) {
+    watchers_->Publish(inv);
+    Enqueue(inv.id(), inv.function(), inv.priority());
+    ids.push_back(inv.id());
+  }
+  return ids;
+}
+
+bool InvocationService::Drain(absl::Time deadline) {
+  dispatcher_->Close();
+  return dispatcher_->AwaitIdle(deadline);
+}
+
+void InvocationService::Shutdown() {
+  dispatcher_->Shutdown();
+  std::vector<uint64_t> timers;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    timers.assign(retry_timers_.begin(), retry_timers_.end());
+  }
+  for (uint64_t handle : timers) {
+    if (timers_->Cancel(handle)) {
+      absl::MutexLock lock(&mu_);
+      retry_timers_.erase(handle);
+    }
+  }
+  {
+    // A callback that had started when it was cancelled removes its own
+    // handle, then sees stopped_ or finishes its Enqueue.
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](InvocationService* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return s->retry_timers_.empty() && s->retry_callbacks_running_ == 0;
+        },
+        this));
+  }
+  // Commits land and run their callbacks in order: once this one has, no
+  // callback of ours is left.
+  (void)committer_->CommitAndWait(WriteBatch());
+}
 
 }  // namespace sluice

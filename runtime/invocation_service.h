@@ -1,16 +1,32 @@
 // InvocationService: the invocation engine. Turns invoke requests into work
 // for the dispatcher, records background invocations durably, tracks their
-// state machine, and recovers unfinished work after a restart.
+// state machine — retries with backoff, dead letters, idempotency keys,
+// progress, destinations — and recovers unfinished work after a restart.
+//
+// Lifecycle of a background invocation: PENDING -> RUNNING -> SUCCEEDED; a
+// failed attempt goes back to PENDING with next_attempt_at (retry policy) or
+// ends FAILED and dead-lettered; PENDING|RUNNING -> CANCELLED. Every change
+// is committed before it is published to watchers.
+//
+// Leases: each attempt holds a lease until its deadline plus a grace. In one
+// process the attempt's deadline ends it (outcome Timeout) and a later
+// completion of that attempt is ignored. When the process dies, the leases of
+// its RUNNING invocations end with it: Recover treats them as failed attempts
+// with error type "LeaseLost", which counts against the retry budget.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -34,6 +50,16 @@ struct InvokeArgs {
   uint64_t version = 0;  // 0: latest
   std::string payload;
   std::vector<std::pair<std::string, std::string>> metadata;
+  v1::Priority priority = v1::PRIORITY_NORMAL;
+  // InvokeAsync only (InvokeSync refuses them with INVALID_ARGUMENT).
+  std::string idempotency_key = "";
+  std::optional<v1::RetryPolicy> retry = std::nullopt;  // overrides of the function's policy
+};
+
+// AsyncAccepted is the answer to InvokeAsync.
+struct AsyncAccepted {
+  std::string invocation_id;
+  bool deduplicated = false;  // the idempotency key named an existing invocation
 };
 
 // SyncResult is the answer to a synchronous invocation that ran.
@@ -56,7 +82,12 @@ class SyncCall {
 
 struct InvocationServiceOptions {
   size_t max_payload_bytes = 6 * 1024 * 1024;
+  // A RUNNING attempt's lease ends this long after its deadline.
+  absl::Duration lease_grace = absl::Seconds(5);
 };
+
+inline constexpr size_t kMaxIdempotencyKeyBytes = 256;
+inline constexpr uint32_t kMaxRedrive = 10000;
 
 // InvocationService is thread-safe. Its collaborators are not owned and must
 // outlive it; Shutdown must be called before they are destroyed.
@@ -67,8 +98,10 @@ class InvocationService {
                     TimerQueue* timers, InvocationProbe* probe, Clock* clock);
 
   // Recover queues every background invocation left PENDING or RUNNING by a
-  // previous process; RUNNING ones run again as a new attempt. Call once,
-  // before serving.
+  // previous process. PENDING ones wait for their next_attempt_at; RUNNING
+  // ones lost their lease: the attempt counts as failed ("LeaseLost") and
+  // is retried or dead-lettered by the retry policy. Call once, before
+  // serving.
   absl::Status Recover();
 
   // InvokeSync runs `args` without persisting it and calls `done` exactly
@@ -81,9 +114,15 @@ class InvocationService {
 
   // InvokeAsync records `args` as a PENDING invocation and calls `done` with
   // its id once the record is durable, then runs it in the background.
-  // Errors as InvokeSync's admission errors; nothing is recorded then.
-  // Never blocks on I/O.
-  void InvokeAsync(InvokeArgs args, absl::AnyInvocable<void(absl::StatusOr<std::string>)> done);
+  // Errors as InvokeSync's admission errors (plus INVALID_ARGUMENT for a bad
+  // retry override or idempotency key); nothing is recorded then.
+  //
+  // With an idempotency key, a key already mapped for the function answers
+  // with that invocation (deduplicated) and records nothing; concurrent
+  // calls with one key share one invocation, and all answer once it is
+  // durable. Looking the key up may block on the store; without a key
+  // InvokeAsync never blocks on I/O.
+  void InvokeAsync(InvokeArgs args, absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)> done);
 
   // Get returns a background invocation. NOT_FOUND for unknown ids,
   // INVALID_ARGUMENT for malformed ones. May block on the store.
@@ -96,8 +135,26 @@ class InvocationService {
   // FAILED_PRECONDITION when it already finished. Blocks until durable.
   absl::StatusOr<v1::Invocation> Cancel(const std::string& id);
 
-  // Shutdown stops the dispatcher: running attempts finish, queued ones
-  // stay PENDING in the store for the next start. Idempotent.
+  // Redrive queues dead-lettered invocations again under their own ids,
+  // with attempts counted from zero, and returns their ids (oldest first).
+  // By id: NOT_FOUND, or FAILED_PRECONDITION unless it is dead-lettered and
+  // not already queued again. By filter: `function` is required; the
+  // others narrow it. Blocks until the new states are durable.
+  absl::StatusOr<std::vector<std::string>> Redrive(const v1::RedriveRequest& request);
+
+  // Drain begins a graceful shutdown: new invocations are refused with
+  // UNAVAILABLE, queued synchronous calls are answered UNAVAILABLE, queued
+  // background invocations stay PENDING in the store for the next start,
+  // and running attempts carry on. Returns true once no attempt runs, false
+  // if `deadline` passed first (the interrupted attempts stay RUNNING in the
+  // store and run again after a restart).
+  bool Drain(absl::Time deadline);
+
+  // Shutdown stops the dispatcher (running attempts finish, queued ones
+  // stay PENDING in the store for the next start), discards the timers of
+  // invocations waiting for a retry (they too stay PENDING), and waits until
+  // every commit it submitted has run its callback. After it returns the
+  // service calls none of its collaborators. Idempotent.
   void Shutdown();
 
  private:
@@ -106,6 +163,16 @@ class InvocationService {
   struct Active {
     v1::Invocation record;
     std::shared_ptr<CancelFlag> cancel;  // set while an attempt runs
+    // The spec of the version that runs or ran (for max_event_age and
+    // destinations); unset until the first attempt resolves it.
+    std::optional<v1::FunctionSpec> spec;
+  };
+
+  // PendingKey is an idempotency key whose first invocation is not durable
+  // yet; later callers with the key wait for it.
+  struct PendingKey {
+    std::string invocation_id;
+    std::vector<absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)>> waiters;
   };
 
   struct SyncState;
@@ -115,9 +182,19 @@ class InvocationService {
     absl::Duration duration;
   };
 
-  // Admit checks the payload and resolves the function and its limits.
+  // Admit checks the payload and priority and resolves the function and
+  // its limits.
   absl::StatusOr<v1::Function> Admit(const InvokeArgs& args, QueueLimits& limits);
   void RunSync(const std::shared_ptr<SyncState>& state);
+  // Record writes a new PENDING invocation (and its idempotency key) and,
+  // once durable, queues it in a place taken by Reserve and calls `done`.
+  void Record(v1::Invocation record, absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)> done);
+  // AnswerKey answers every caller waiting for `key` and forgets it.
+  void AnswerKey(const std::string& key, const absl::Status& status, const std::string& id);
+  // Enqueue queues a recorded invocation past the queue bound (it was
+  // admitted before), or at `at` when that is in the future.
+  void Enqueue(const std::string& id, const std::string& name, v1::Priority priority,
+               absl::Time at = absl::InfinitePast());
   void RunAsync(const std::string& id, const std::string& name);
   // RunAttempt runs `request` on the function's executor. At the request's
   // deadline it sets `cancel` and calls `on_timeout` on the timer thread.
@@ -126,13 +203,28 @@ class InvocationService {
                             absl::AnyInvocable<void()> on_timeout);
   // Transition moves `active` to `state`, appends to its timeline, and
   // commits it; subscribers see it once durable.
+  // `extra` is committed with it; `then` runs after the commit.
   void Transition(const std::string& id, Active& active, v1::InvocationState state,
-                  const std::string& reason, absl::AnyInvocable<void(absl::Status)> then = nullptr)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                  const std::string& reason, absl::AnyInvocable<void(absl::Status)> then = nullptr,
+                  WriteBatch extra = WriteBatch()) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finish records the end of attempt `attempt` of `id`; ignored when that
   // attempt is no longer the current one (a late completion).
   void Finish(const std::string& id, uint32_t attempt, const ExecutionResult& result,
               const std::string& reason);
+  // Fail records a failed attempt of `active` (its error already set):
+  // back to PENDING with a drawn backoff when the policy retries it, else
+  // FAILED and dead-lettered.
+  void Fail(const std::string& id, Active& active, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // End moves `active` to a terminal state, starting its destination's
+  // invocation in the same commit.
+  void End(const std::string& id, Active& active, v1::InvocationState state,
+           const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OnProgress publishes a progress report of attempt `attempt` of `id`.
+  void OnProgress(const std::string& id, uint32_t attempt, uint32_t percent,
+                  const std::string& message);
+  // Requeue moves dead-lettered `records` back to PENDING and queues them.
+  absl::StatusOr<std::vector<std::string>> Requeue(std::vector<v1::Invocation> records);
 
   // Constant after construction.
   const InvocationServiceOptions options_;
@@ -146,7 +238,21 @@ class InvocationService {
   Clock* const clock_;
 
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Active> active_ ABSL_GUARDED_BY(mu_);
+  // A node map: references to an Active stay valid while others are
+  // inserted (a destination's invocation is added while its parent's
+  // transition is under way).
+  absl::node_hash_map<std::string, Active> active_ ABSL_GUARDED_BY(mu_);
+  absl::BitGen random_ ABSL_GUARDED_BY(mu_);
+  // Timers that will put an invocation back in the queue for its retry.
+  absl::flat_hash_set<uint64_t> retry_timers_ ABSL_GUARDED_BY(mu_);
+  // Retry timer callbacks between their check of stopped_ and their end.
+  int retry_callbacks_running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Ordered before mu_ (never taken while holding mu_).
+  absl::Mutex keys_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // function + '\0' + key -> the invocation being recorded for it.
+  absl::flat_hash_map<std::string, PendingKey> pending_keys_ ABSL_GUARDED_BY(keys_mu_);
 };
 
 }  // namespace sluice

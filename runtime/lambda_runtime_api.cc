@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <utility>
+#include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
@@ -20,7 +23,11 @@ namespace {
 constexpr char kNextPath[] = "/2018-06-01/runtime/invocation/next";
 constexpr char kResponsePattern[] = R"(/2018-06-01/runtime/invocation/([^/]+)/response)";
 constexpr char kErrorPattern[] = R"(/2018-06-01/runtime/invocation/([^/]+)/error)";
+constexpr char kProgressPattern[] = R"(/2018-06-01/runtime/invocation/([^/]+)/progress)";
 constexpr char kInitErrorPath[] = "/2018-06-01/runtime/init/error";
+// The largest progress body read; the message in it is cut to
+// kMaxProgressMessageBytes anyway.
+constexpr size_t kMaxProgressBodyBytes = 64 * 1024;
 constexpr char kErrorTypeHeader[] = "Lambda-Runtime-Function-Error-Type";
 constexpr char kJson[] = "application/json";
 // How often waits look at the cancel flag and the process.
@@ -106,6 +113,33 @@ FunctionError ParseFunctionError(const std::string& header_type, const std::stri
   return error;
 }
 
+// ParseProgress reads {"percent": n, "message": "..."}: percent a number
+// >= 0 (over 100 counts as 100, fractions are cut), message an optional
+// string. INVALID_ARGUMENT says what is wrong otherwise.
+absl::StatusOr<ProgressReport> ParseProgress(const std::string& body) {
+  google::protobuf::Struct json;
+  if (!google::protobuf::util::JsonStringToMessage(body, &json).ok()) {
+    return absl::InvalidArgumentError("the progress body is not a JSON object");
+  }
+  const auto& fields = json.fields();
+  auto percent = fields.find("percent");
+  if (percent == fields.end() ||
+      percent->second.kind_case() != google::protobuf::Value::kNumberValue ||
+      !std::isfinite(percent->second.number_value()) || percent->second.number_value() < 0) {
+    return absl::InvalidArgumentError("\"percent\" must be a number from 0 to 100");
+  }
+  std::string message;
+  if (auto it = fields.find("message"); it != fields.end()) {
+    if (it->second.kind_case() == google::protobuf::Value::kStringValue) {
+      message = it->second.string_value();
+    } else if (it->second.kind_case() != google::protobuf::Value::kNullValue) {
+      return absl::InvalidArgumentError("\"message\" must be a string");
+    }
+  }
+  const double value = std::min(percent->second.number_value(), 100.0);
+  return NormalizeProgress(static_cast<uint32_t>(value), message);
+}
+
 // PostBody is the body of a POST as far as it was read.
 struct PostBody {
   enum class Outcome { kOk, kTooLarge, kBroken, kMultipart };
@@ -160,6 +194,9 @@ struct RuntimeApiServer::Invocation {
   int64_t deadline_ms = 0;
   std::string trace_id;
   std::optional<ExecutionResult> result;  // set with kAnswered
+  // Progress posted and admitted by `throttle`, not yet passed on by Invoke.
+  std::vector<ProgressReport> progress;
+  ProgressThrottle throttle;
 };
 
 RuntimeApiServer::RuntimeApiServer(RuntimeApiOptions options)
@@ -185,6 +222,10 @@ absl::Status RuntimeApiServer::Start() {
   http_->Post(kErrorPattern, [this](const httplib::Request& request, httplib::Response& response,
                                     const httplib::ContentReader& reader) {
     HandlePost(PostKind::kError, request, response, reader);
+  });
+  http_->Post(kProgressPattern, [this](const httplib::Request& request, httplib::Response& response,
+                                       const httplib::ContentReader& reader) {
+    HandleProgress(request, response, reader);
   });
   http_->Post(kInitErrorPath, [this](const httplib::Request& request, httplib::Response& response,
                                      const httplib::ContentReader& reader) {
@@ -261,43 +302,72 @@ ExecutionResult RuntimeApiServer::Invoke(const ExecutionRequest& request,
     current_ = std::move(invocation);
   }
   while (true) {
+    std::vector<ProgressReport> progress;
+    std::optional<ExecutionResult> finished;
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithDeadline(absl::Condition(this, &RuntimeApiServer::InvocationSettledLocked),
+      mu_.AwaitWithDeadline(absl::Condition(this, &RuntimeApiServer::InvocationEventLocked),
                             std::min(absl::Now() + kPollInterval, request.deadline));
+      progress = TakeProgressLocked(current_->result.has_value() || stopping_);
       if (current_->result.has_value()) {
-        ExecutionResult result = *std::move(current_->result);
+        finished = *std::move(current_->result);
         current_.reset();
-        return result;
-      }
-      if (stopping_) {
+      } else if (stopping_) {
         current_.reset();
-        return ExecutionResult::Error(kWorkerUnavailableError,
-                                      "the runtime API server was stopped");
+        finished =
+            ExecutionResult::Error(kWorkerUnavailableError, "the runtime API server was stopped");
       }
     }
+    // Outside the lock, on this thread, so on_progress never runs after
+    // Invoke returned.
+    if (request.on_progress) {
+      for (const ProgressReport& report : progress) {
+        request.on_progress(report.percent, report.message);
+      }
+    }
+    if (finished.has_value()) return *std::move(finished);
     if (request.cancel->cancelled())
-      return Abandon(kCancelledError, "the invocation was cancelled");
+      return Abandon(request, kCancelledError, "the invocation was cancelled");
     if (absl::Now() >= request.deadline) {
-      return Abandon(kTimeoutError,
+      return Abandon(request, kTimeoutError,
                      absl::StrCat("the function did not answer within ",
                                   absl::FormatDuration(
                                       std::max(request.deadline - start, absl::ZeroDuration()))));
     }
-    if (process_exited()) return Abandon(kCrashError, "the runtime process exited");
+    if (process_exited()) return Abandon(request, kCrashError, "the runtime process exited");
   }
 }
 
-ExecutionResult RuntimeApiServer::Abandon(const std::string& type, const std::string& message) {
-  absl::MutexLock lock(&mu_);
-  if (current_->result.has_value()) {  // the answer came just in time
-    ExecutionResult result = *std::move(current_->result);
+ExecutionResult RuntimeApiServer::Abandon(const ExecutionRequest& request, const std::string& type,
+                                          const std::string& message) {
+  std::vector<ProgressReport> progress;
+  ExecutionResult result;
+  {
+    absl::MutexLock lock(&mu_);
+    progress = TakeProgressLocked(/*final=*/true);
+    if (current_->result.has_value()) {  // the answer came just in time
+      result = *std::move(current_->result);
+    } else {
+      MarkUnusableLocked(absl::StrCat("invocation ", current_->id, " was abandoned: ", message));
+      result = ExecutionResult::Error(type, message);
+    }
     current_.reset();
-    return result;
   }
-  MarkUnusableLocked(absl::StrCat("invocation ", current_->id, " was abandoned: ", message));
-  current_.reset();
-  return ExecutionResult::Error(type, message);
+  if (request.on_progress) {
+    for (const ProgressReport& report : progress) {
+      request.on_progress(report.percent, report.message);
+    }
+  }
+  return result;
+}
+
+std::vector<ProgressReport> RuntimeApiServer::TakeProgressLocked(bool final) {
+  std::vector<ProgressReport> progress = std::move(current_->progress);
+  current_->progress.clear();
+  std::optional<ProgressReport> pending =
+      final ? current_->throttle.Flush() : current_->throttle.Due(absl::Now());
+  if (pending.has_value()) progress.push_back(*std::move(pending));
+  return progress;
 }
 
 bool RuntimeApiServer::usable() const {
@@ -425,6 +495,53 @@ void RuntimeApiServer::HandlePost(PostKind kind, const httplib::Request& request
   ReplyAccepted(response);
 }
 
+void RuntimeApiServer::HandleProgress(const httplib::Request& request, httplib::Response& response,
+                                      const httplib::ContentReader& reader) {
+  // httplib refuses bodies over max_payload_bytes before they are read.
+  const size_t limit = std::min(kMaxProgressBodyBytes, options_.max_payload_bytes);
+  PostBody body = ReadBody(request, response, reader, limit);
+  const std::string id = request.matches[1].str();
+  switch (body.outcome) {
+    case PostBody::Outcome::kOk:
+      break;
+    case PostBody::Outcome::kTooLarge:
+      ReplyError(response, 413, "RequestEntityTooLarge",
+                 absl::StrCat("a progress body of ", body.size, " bytes exceeds the limit of ",
+                              limit, " bytes"));
+      return;
+    case PostBody::Outcome::kMultipart:
+      ReplyError(response, 400, "InvalidRequest", "multipart bodies are not accepted",
+                 /*close=*/true);
+      return;
+    case PostBody::Outcome::kBroken:
+      ReplyError(response, 400, "InvalidRequest", "the request body could not be read",
+                 /*close=*/true);
+      return;
+  }
+  absl::StatusOr<ProgressReport> report = ParseProgress(body.data);
+  absl::MutexLock lock(&mu_);
+  if (current_ == nullptr || current_->state != Invocation::State::kInFlight ||
+      current_->id != id) {
+    // Unlike a stray response this is harmless: the report is refused and
+    // the worker stays usable.
+    const bool answered = std::find(answered_.begin(), answered_.end(), id) != answered_.end();
+    ReplyError(response, 400, answered ? "InvalidStateTransition" : "InvalidRequestID",
+               answered ? absl::StrCat("invocation ", id, " was already answered")
+                        : absl::StrCat("unknown invocation id ", id));
+    return;
+  }
+  if (!report.ok()) {
+    ReplyError(response, 400, "InvalidRequest", report.status().message());
+    return;
+  }
+  if (std::optional<ProgressReport> admitted =
+          current_->throttle.Offer(*std::move(report), absl::Now());
+      admitted.has_value()) {
+    current_->progress.push_back(*std::move(admitted));
+  }
+  ReplyAccepted(response);
+}
+
 void RuntimeApiServer::MarkUnusableLocked(const std::string& reason) {
   if (unusable_reason_.empty()) unusable_reason_ = reason;
 }
@@ -443,6 +560,10 @@ bool RuntimeApiServer::NextReadyLocked() const {
 
 bool RuntimeApiServer::InvocationSettledLocked() const {
   return stopping_ || (current_ != nullptr && current_->result.has_value());
+}
+
+bool RuntimeApiServer::InvocationEventLocked() const {
+  return InvocationSettledLocked() || (current_ != nullptr && !current_->progress.empty());
 }
 
 bool RuntimeApiServer::InitSettledLocked() const {

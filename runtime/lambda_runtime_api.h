@@ -14,6 +14,16 @@
 //        body's "errorMessage", or the raw body when that is not JSON.
 //   POST /2018-06-01/runtime/init/error                202 before the first
 //        /next: initialisation failed.
+// and, as a Sluice extension:
+//   POST /2018-06-01/runtime/invocation/{id}/progress  202: a progress report
+//        {"percent": n, "message": "..."} of the event in flight (percent a
+//        number >= 0, over 100 counts as 100; message optional, cut to 1 KiB).
+//        A body that is not such an object → 400 InvalidRequest, over 64 KiB
+//        (or max_payload_bytes when lower) → 413; an unknown or answered id → 400 like a response
+//        post. These refusals leave the server usable: a report is advisory. Reports pass a
+//        ProgressThrottle (runtime/progress.h) per invocation and reach
+//        ExecutionRequest::on_progress on the thread calling Invoke, in order, the last one before
+//        Invoke returns.
 // Protocol violations are answered with a JSON body
 // {"errorMessage": ..., "errorType": ...}: a post for an unknown request id,
 // a second post for the same id or a /next before answering the current
@@ -36,6 +46,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
@@ -44,6 +55,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/executor.h"
+#include "runtime/progress.h"
 
 namespace httplib {
 class ContentReader;
@@ -122,7 +134,9 @@ class RuntimeApiServer {
   // result from the function wins over a deadline, cancellation or exit
   // observed at the same time. After a timeout, a cancellation or an exit the
   // runtime may still be working on the event, so the server becomes
-  // unusable().
+  // unusable(). Progress the runtime posts for the request is passed to
+  // request.on_progress on this thread while Invoke waits, and never after it
+  // returned.
   ExecutionResult Invoke(const ExecutionRequest& request, ProcessExited process_exited);
 
   // usable is false after a protocol violation, an abandoned invocation or
@@ -141,15 +155,25 @@ class RuntimeApiServer {
   void HandleNext(httplib::Response& response);
   void HandlePost(PostKind kind, const httplib::Request& request, httplib::Response& response,
                   const httplib::ContentReader& content_reader);
+  void HandleProgress(const httplib::Request& request, httplib::Response& response,
+                      const httplib::ContentReader& content_reader);
   // MarkUnusableLocked records the first reason the worker must be replaced.
   void MarkUnusableLocked(const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // FailInFlightLocked ends the invocation the runtime holds, if any, with
   // `type` and `message`.
   void FailInFlightLocked(const std::string& type, const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  ExecutionResult Abandon(const std::string& type, const std::string& message);
+  // Abandon ends the wait for current_ with `type` and `message`, unless its
+  // result arrived meanwhile; passes remaining progress on first.
+  ExecutionResult Abandon(const ExecutionRequest& request, const std::string& type,
+                          const std::string& message);
+  // TakeProgressLocked removes the reports of current_ that are due (all of
+  // them, the coalesced one too, when `final`).
+  std::vector<ProgressReport> TakeProgressLocked(bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool NextReadyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool InvocationSettledLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // InvocationEventLocked: settled, or progress waits to be passed on.
+  bool InvocationEventLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool InitSettledLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewTraceIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -89,7 +89,10 @@ class LambdaWorker : public Worker {
   // and reaped (kTimeoutError, kCancelledError); a process that dies gives
   // kCrashError with Subprocess::DescribeExit and the tail of its stderr;
   // protocol violations give kProtocolError or kResponseTooLargeError. After
-  // any of these Reusable() is false.
+  // any of these Reusable() is false. Progress the bootstrap posts to the
+  // Sluice extension endpoint /invocation/{id}/progress reaches
+  // request.on_progress on the calling thread before Run returns (see
+  // RuntimeApiServer).
   ExecutionResult Run(const ExecutionRequest& request) override;
 
   // Reusable is false once the process exited or was killed, or the runtime

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -38,12 +39,24 @@ constexpr std::pair<std::string_view, v1::Isolation> kIsolationNames[] = {
     {"process", v1::ISOLATION_PROCESS},
 };
 constexpr char kIsolationChoices[] = "use none or process";
+constexpr std::pair<std::string_view, v1::RetryOn> kRetryOnNames[] = {
+    {"function-error", v1::RETRY_ON_FUNCTION_ERROR},
+    {"crash", v1::RETRY_ON_CRASH},
+    {"timeout", v1::RETRY_ON_TIMEOUT},
+    {"lease-lost", v1::RETRY_ON_LEASE_LOST},
+};
 
 // The keys a function entry may have, in the order they are checked.
 constexpr absl::string_view kFunctionKeys[] = {
-    "name",        "runtime",      "artifact",       "entry_point", "handler",
-    "concurrency", "max_queue",    "timeout",        "isolation",   "memory_mb",
-    "min_warm",    "idle_timeout", "max_open_files", "description", "env",
+    "name",        "runtime",       "artifact",       "entry_point", "handler",
+    "concurrency", "max_queue",     "timeout",        "isolation",   "memory_mb",
+    "min_warm",    "idle_timeout",  "max_open_files", "description", "env",
+    "retry",       "max_event_age", "on_success",     "on_failure",
+};
+
+// The keys of a function's retry mapping.
+constexpr absl::string_view kRetryKeys[] = {
+    "max_attempts", "initial_backoff", "max_backoff", "multiplier", "retry_on",
 };
 
 std::string Quote(absl::string_view text) {
@@ -167,6 +180,88 @@ absl::StatusOr<std::map<std::string, YAML::Node>> MappingFields(const YAML::Node
   return fields;
 }
 
+// PositiveNumber parses a finite decimal number above zero, e.g. 2 or 1.5.
+absl::StatusOr<double> PositiveNumber(const YAML::Node& node, absl::string_view path) {
+  absl::StatusOr<std::string> text = ScalarText(node, path);
+  if (!text.ok()) return text.status();
+  double value = 0;
+  if (!absl::SimpleAtod(*text, &value) || !std::isfinite(value) || value <= 0) {
+    return FieldError(path, absl::StrCat(Quote(*text), " is not a positive number"));
+  }
+  return value;
+}
+
+// CheckKnownKeys rejects the first key of `fields` that `known` lacks.
+template <size_t N>
+absl::Status CheckKnownKeys(const std::map<std::string, YAML::Node>& fields,
+                            const absl::string_view (&known)[N], absl::string_view path) {
+  for (const auto& [key, value] : fields) {
+    bool found = false;
+    for (absl::string_view known_key : known) found = found || key == known_key;
+    if (!found) return FieldError(path, absl::StrCat("unknown key ", Quote(key)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseRetryOn(const YAML::Node& node, absl::string_view path, v1::RetryPolicy& policy) {
+  if (!node.IsSequence()) {
+    return FieldError(path, absl::StrCat("must be a list of outcomes (", kRetryOnChoices, "), not ",
+                                         KindOf(node)));
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string item_path = absl::StrCat(path, "[", i, "]");
+    absl::StatusOr<std::string> text = ScalarText(node[i], item_path);
+    if (!text.ok()) return text.status();
+    const std::optional<v1::RetryOn> outcome = RetryOnFromName(*text);
+    if (!outcome.has_value()) {
+      return FieldError(
+          item_path, absl::StrCat(Quote(*text), " is not an outcome (use ", kRetryOnChoices, ")"));
+    }
+    for (const int seen : policy.retry_on()) {
+      if (seen == *outcome)
+        return FieldError(item_path, absl::StrCat(Quote(*text), " appears twice"));
+    }
+    policy.add_retry_on(*outcome);
+  }
+  return absl::OkStatus();
+}
+
+// ParseRetry parses a function's `retry` mapping into spec.retry.
+absl::Status ParseRetry(const YAML::Node& node, absl::string_view path, v1::FunctionSpec& spec) {
+  if (!node.IsMap()) {
+    return FieldError(path, absl::StrCat("must be a mapping of retry fields (",
+                                         "max_attempts, initial_backoff, max_backoff, multiplier, "
+                                         "retry_on), not ",
+                                         KindOf(node)));
+  }
+  absl::StatusOr<std::map<std::string, YAML::Node>> fields = MappingFields(node, path);
+  if (!fields.ok()) return fields.status();
+  if (absl::Status status = CheckKnownKeys(*fields, kRetryKeys, path); !status.ok()) return status;
+  auto field_path = [&](absl::string_view key) { return absl::StrCat(path, ".", key); };
+  v1::RetryPolicy& policy = *spec.mutable_retry();
+  for (const auto& [key, value] : *fields) {
+    if (key == "max_attempts") {
+      absl::StatusOr<uint32_t> attempts = PositiveUint32(value, field_path(key));
+      if (!attempts.ok()) return attempts.status();
+      policy.set_max_attempts(*attempts);
+    } else if (key == "initial_backoff" || key == "max_backoff") {
+      absl::StatusOr<absl::Duration> duration = PositiveDuration(value, field_path(key));
+      if (!duration.ok()) return duration.status();
+      SetDuration(*duration, key == "initial_backoff" ? *policy.mutable_initial_backoff()
+                                                      : *policy.mutable_max_backoff());
+    } else if (key == "multiplier") {
+      absl::StatusOr<double> multiplier = PositiveNumber(value, field_path(key));
+      if (!multiplier.ok()) return multiplier.status();
+      policy.set_multiplier(*multiplier);
+    } else {  // retry_on
+      if (absl::Status status = ParseRetryOn(value, field_path(key), policy); !status.ok()) {
+        return status;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseEnv(const YAML::Node& node, absl::string_view path, v1::FunctionSpec& spec) {
   if (!node.IsMap()) {
     return FieldError(path,
@@ -204,10 +299,8 @@ absl::StatusOr<ManifestEntry> ParseFunction(const YAML::Node& node, const std::s
   }
   absl::StatusOr<std::map<std::string, YAML::Node>> fields = MappingFields(node, path);
   if (!fields.ok()) return fields.status();
-  for (const auto& [key, value] : *fields) {
-    bool known = false;
-    for (absl::string_view known_key : kFunctionKeys) known = known || key == known_key;
-    if (!known) return FieldError(path, absl::StrCat("unknown key ", Quote(key)));
+  if (absl::Status status = CheckKnownKeys(*fields, kFunctionKeys, path); !status.ok()) {
+    return status;
   }
   auto field = [&](absl::string_view key) -> const YAML::Node* {
     auto it = fields->find(std::string(key));
@@ -311,7 +404,38 @@ absl::StatusOr<ManifestEntry> ParseFunction(const YAML::Node& node, const std::s
     absl::Status status = ParseEnv(*env, field_path("env"), spec);
     if (!status.ok()) return status;
   }
+  if (const YAML::Node* retry = field("retry")) {
+    absl::Status status = ParseRetry(*retry, field_path("retry"), spec);
+    if (!status.ok()) return status;
+  }
+  if (const YAML::Node* max_event_age = field("max_event_age")) {
+    absl::StatusOr<absl::Duration> value =
+        PositiveDuration(*max_event_age, field_path("max_event_age"));
+    if (!value.ok()) return value.status();
+    SetDuration(*value, *spec.mutable_max_event_age());
+  }
+  if (const YAML::Node* on_success = field("on_success")) {
+    absl::StatusOr<std::string> text = NonEmptyText(*on_success, field_path("on_success"));
+    if (!text.ok()) return text.status();
+    spec.set_on_success(*text);
+  }
+  if (const YAML::Node* on_failure = field("on_failure")) {
+    absl::StatusOr<std::string> text = NonEmptyText(*on_failure, field_path("on_failure"));
+    if (!text.ok()) return text.status();
+    spec.set_on_failure(*text);
+  }
   return entry;
+}
+
+// NameFunction appends ", in function \"NAME\"" to an error found in a
+// function entry whose name is readable, so that the error names the
+// function as well as the field.
+absl::Status NameFunction(const absl::Status& error, const YAML::Node& function) {
+  if (!function.IsMap()) return error;
+  const YAML::Node name = function["name"];
+  if (!name.IsDefined() || !name.IsScalar() || name.Scalar().empty()) return error;
+  return absl::Status(error.code(),
+                      absl::StrCat(error.message(), ", in function ", Quote(name.Scalar())));
 }
 
 absl::StatusOr<std::vector<ManifestEntry>> ParseDocument(const YAML::Node& root,
@@ -340,7 +464,7 @@ absl::StatusOr<std::vector<ManifestEntry>> ParseDocument(const YAML::Node& root,
   for (size_t i = 0; i < functions.size(); ++i) {
     const std::string path = absl::StrCat("functions[", i, "]");
     absl::StatusOr<ManifestEntry> entry = ParseFunction(functions[i], path, base_dir);
-    if (!entry.ok()) return entry.status();
+    if (!entry.ok()) return NameFunction(entry.status(), functions[i]);
     auto [it, inserted] = index_of_name.emplace(entry->spec.name(), i);
     if (!inserted) {
       return FieldError(absl::StrCat(path, ".name"),
@@ -414,6 +538,14 @@ std::optional<v1::Isolation> IsolationFromName(std::string_view name) {
 
 std::optional<std::string_view> IsolationNameOf(v1::Isolation isolation) {
   return NameOfEnum(kIsolationNames, isolation);
+}
+
+std::optional<v1::RetryOn> RetryOnFromName(std::string_view name) {
+  return EnumFromName(kRetryOnNames, name);
+}
+
+std::optional<std::string_view> RetryOnNameOf(v1::RetryOn outcome) {
+  return NameOfEnum(kRetryOnNames, outcome);
 }
 
 }  // namespace sluice

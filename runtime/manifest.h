@@ -19,6 +19,15 @@
 //       max_open_files: 1024            # optional, positive integer
 //       description: "..."              # optional
 //       env: {KEY: value}               # optional, string values
+//       retry:                          # optional: retries of background attempts
+//         max_attempts: 5               #   optional, positive integer (first included)
+//         initial_backoff: 500ms        #   optional, duration
+//         max_backoff: 1m               #   optional, duration
+//         multiplier: 2                 #   optional, positive number
+//         retry_on: [function-error, crash, timeout, lease-lost]  # optional
+//       max_event_age: 1h               # optional, duration
+//       on_success: notify              # optional, a function name
+//       on_failure: alert               # optional, a function name
 //
 // The parser checks the manifest's syntax: known keys, types, durations,
 // required fields and unique names. Fields it leaves unset keep their proto
@@ -77,5 +86,17 @@ std::optional<v1::Isolation> IsolationFromName(std::string_view name);
 // IsolationNameOf is the inverse of IsolationFromName; nullopt for
 // ISOLATION_UNSPECIFIED and values this build does not know.
 std::optional<std::string_view> IsolationNameOf(v1::Isolation isolation);
+
+// kRetryOnChoices lists the spellings of retry outcomes, for messages.
+inline constexpr char kRetryOnChoices[] = "function-error, crash, timeout or lease-lost";
+
+// RetryOnFromName returns the retry outcome that manifests and the command
+// line spell `name`: "function-error", "crash", "timeout" or "lease-lost".
+// nullopt for anything else.
+std::optional<v1::RetryOn> RetryOnFromName(std::string_view name);
+
+// RetryOnNameOf is the inverse of RetryOnFromName; nullopt for
+// RETRY_ON_UNSPECIFIED and values this build does not know.
+std::optional<std::string_view> RetryOnNameOf(v1::RetryOn outcome);
 
 }  // namespace sluice

@@ -36,6 +36,12 @@ class MemoryStore final : public Store {
         case WriteBatch::Op::Kind::kDeleteInvocation:
           invocations_.erase(op.key);
           break;
+        case WriteBatch::Op::Kind::kPutIdempotencyKey:
+          idempotency_keys_[{op.key, op.idempotency_key}] = op.invocation_id;
+          break;
+        case WriteBatch::Op::Kind::kDeleteIdempotencyKey:
+          idempotency_keys_.erase({op.key, op.idempotency_key});
+          break;
       }
     }
     return absl::OkStatus();
@@ -88,9 +94,32 @@ class MemoryStore final : public Store {
       if (filter.state != v1::INVOCATION_STATE_UNSPECIFIED && invocation.state() != filter.state) {
         continue;
       }
+      if (filter.dead_lettered && !invocation.dead_lettered()) continue;
       invocations.push_back(invocation);
     }
     return invocations;
+  }
+
+  absl::StatusOr<std::vector<v1::Invocation>> ScanInvocations(const std::string& after_id,
+                                                              size_t limit) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<v1::Invocation> invocations;
+    for (auto it = invocations_.upper_bound(after_id);
+         it != invocations_.end() && invocations.size() < limit; ++it) {
+      invocations.push_back(it->second);
+    }
+    return invocations;
+  }
+
+  absl::StatusOr<std::string> GetIdempotencyKey(const std::string& function,
+                                                const std::string& key) override {
+    absl::MutexLock lock(&mu_);
+    auto it = idempotency_keys_.find({function, key});
+    if (it == idempotency_keys_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("idempotency key of function ", function, " not found"));
+    }
+    return it->second;
   }
 
   absl::Status ForEachUnfinished(const std::function<void(const v1::Invocation&)>& fn) override {
@@ -111,6 +140,8 @@ class MemoryStore final : public Store {
   std::map<std::string, std::map<uint64_t, v1::Function>> functions_ ABSL_GUARDED_BY(mu_);
   // Invocation id -> invocation; ids sort by creation time.
   std::map<std::string, v1::Invocation> invocations_ ABSL_GUARDED_BY(mu_);
+  // (function, idempotency key) -> invocation id.
+  std::map<std::pair<std::string, std::string>, std::string> idempotency_keys_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -2,19 +2,36 @@
 
 #include <dlfcn.h>
 
+#include <optional>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/progress.h"
 #include "sluice/function.h"
 
 namespace sluice {
 namespace {
 
 // AttemptState is what the host API callbacks write into during one call.
+// set_output and set_error are called by the function's own thread; progress
+// may come from any thread and is guarded by progress_mu.
 struct AttemptState {
-  const ExecutionRequest* request;
+  explicit AttemptState(const ExecutionRequest* r) : request(r) {}
+
+  // Deliver passes `report` on, if any. Requires progress_mu, which keeps
+  // reports from several threads in order.
+  void Deliver(const std::optional<ProgressReport>& report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(progress_mu) {
+    if (report.has_value()) request->on_progress(report->percent, report->message);
+  }
+
+  const ExecutionRequest* const request;
   bool error_set = false;
   ExecutionResult result;
+  absl::Mutex progress_mu;
+  ProgressThrottle throttle ABSL_GUARDED_BY(progress_mu);
 };
 
 void SetOutput(void* host, const uint8_t* data, size_t len) {
@@ -30,11 +47,27 @@ void SetError(void* host, const char* type, const char* message) {
 }
 
 int IsCancelled(void* host) {
-  const auto* request = static_cast<AttemptState*>(host)->request;
-  return request->cancel->cancelled() || absl::Now() >= request->deadline;
+  auto* state = static_cast<AttemptState*>(host);
+  const absl::Time now = absl::Now();
+  if (state->request->on_progress) {
+    // A coalesced report goes out as soon as the rate allows: functions that
+    // report in a burst and then work poll this often.
+    absl::MutexLock lock(&state->progress_mu);
+    state->Deliver(state->throttle.Due(now));
+  }
+  return state->request->cancel->cancelled() || now >= state->request->deadline;
 }
 
-constexpr sluice_host_api kHostApi = {&SetOutput, &SetError, &IsCancelled};
+void ReportProgress(void* host, uint32_t percent, const char* message) {
+  auto* state = static_cast<AttemptState*>(host);
+  if (!state->request->on_progress) return;
+  ProgressReport report =
+      NormalizeProgress(percent, message != nullptr ? absl::string_view(message) : "");
+  absl::MutexLock lock(&state->progress_mu);
+  state->Deliver(state->throttle.Offer(std::move(report), absl::Now()));
+}
+
+constexpr sluice_host_api kHostApi = {&SetOutput, &SetError, &IsCancelled, &ReportProgress};
 
 class NativeExecutor final : public Executor {
  public:
@@ -47,7 +80,7 @@ class NativeExecutor final : public Executor {
     for (const auto& [key, value] : request.metadata) {
       metadata.push_back({key.c_str(), value.c_str()});
     }
-    AttemptState state{&request, false, {}};
+    AttemptState state(&request);
     sluice_invocation inv{};
     inv.abi_version = SLUICE_ABI_VERSION;
     inv.invocation_id = request.invocation_id.c_str();
@@ -65,6 +98,10 @@ class NativeExecutor final : public Executor {
     inv.host_api = &kHostApi;
 
     const int rc = fn_(&inv);
+    if (request.on_progress) {  // the last report always goes out before the result
+      absl::MutexLock lock(&state.progress_mu);
+      state.Deliver(state.throttle.Flush());
+    }
     if (state.error_set) {
       state.result.ok = false;
       state.result.output.clear();

@@ -3,11 +3,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/frames.h"
 #include "runtime/native_executor.h"
+#include "runtime/progress.h"
 #include "sluice/internal/worker.pb.h"
 
 namespace sluice {
@@ -31,18 +33,27 @@ int RunWorkerProcess(int fd, const std::string& artifact, const std::string& ent
     request.deadline = absl::FromUnixMillis(work.deadline_unix_ms());
     request.payload = std::move(*work.mutable_payload());
     for (const auto& [key, value] : work.metadata()) request.metadata.emplace_back(key, value);
+    // The executor passes reports on in order and already rate-limited, from
+    // within Execute only, so frames never interleave with the response.
+    request.on_progress = [fd](uint32_t percent, const std::string& message) {
+      internal::WorkerMessage frame;
+      frame.mutable_progress()->set_percent(percent);
+      frame.mutable_progress()->set_message(message);
+      (void)WriteFrame(fd, frame);  // a lost executor shows at the response
+    };
     ExecutionResult result = (*executor)->Execute(request);
     if (result.ok && result.output.size() > kMaxFrameBytes - 1024) {
       result = ExecutionResult::Error("OutputTooLarge",
                                       absl::StrCat("the output of ", result.output.size(),
                                                    " bytes is over the limit of a worker frame"));
     }
-    internal::WorkResponse response;
+    internal::WorkerMessage frame;
+    internal::WorkResponse& response = *frame.mutable_response();
     response.set_ok(result.ok);
     response.set_output(std::move(result.output));
     response.set_error_type(std::move(result.error_type));
     response.set_error_message(std::move(result.error_message));
-    if (!WriteFrame(fd, response).ok()) return 0;
+    if (!WriteFrame(fd, frame).ok()) return 0;
   }
 }
 
@@ -136,11 +147,35 @@ ExecutionResult NativeWorker::Run(const ExecutionRequest& request) {
 
   ExecutionResult result;
   internal::WorkResponse response;
+  // The worker rate-limits its reports already; this looser limit only
+  // guards against a worker that floods frames (its pending report is passed
+  // on with the next frame or when the attempt ends).
+  ProgressThrottle guard(2 * ProgressThrottle::kDefaultBurst,
+                         ProgressThrottle::kDefaultInterval / 2);
+  auto deliver = [&request](const std::optional<ProgressReport>& report) {
+    if (report.has_value()) request.on_progress(report->percent, report->message);
+  };
   absl::Status status = WriteFrame(socket_, work);
-  if (status.ok()) {
-    status = ReadFrame(socket_, response, request.deadline,
+  internal::WorkerMessage frame;
+  while (status.ok()) {
+    frame.Clear();
+    status = ReadFrame(socket_, frame, request.deadline,
                        [&request] { return request.cancel->cancelled(); });
+    if (!status.ok()) break;
+    if (frame.has_response()) {
+      response = std::move(*frame.mutable_response());
+      break;
+    }
+    if (!frame.has_progress()) {
+      status = absl::DataLossError("the worker sent a frame of no known kind");
+      break;
+    }
+    if (request.on_progress) {
+      deliver(guard.Offer(NormalizeProgress(frame.progress().percent(), frame.progress().message()),
+                          absl::Now()));
+    }
   }
+  if (request.on_progress) deliver(guard.Flush());
   if (status.ok()) {
     pump_->Drain();  // what the attempt printed is tagged with it
     result.ok = response.ok();

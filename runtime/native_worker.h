@@ -20,7 +20,9 @@ namespace sluice {
 
 // RunWorkerProcess is the body of `sluice worker`: it loads `artifact`,
 // reports WorkerReady on `fd`, then answers WorkRequests until the stream
-// ends. Returns the process exit code.
+// ends, sending the attempt's progress reports (rate-limited as in
+// native_executor.h) as WorkerMessage frames before its response. Returns the
+// process exit code.
 int RunWorkerProcess(int fd, const std::string& artifact, const std::string& entry_point);
 
 struct NativeWorkerOptions {
@@ -52,6 +54,12 @@ class NativeWorker final : public Worker {
   static absl::StatusOr<std::unique_ptr<NativeWorker>> Start(NativeWorkerOptions options);
   ~NativeWorker() override;
 
+  // Run runs one attempt in the worker process. Progress frames the worker
+  // sends are passed to request.on_progress on the calling thread, in order,
+  // before Run returns (normalised again, and coalesced should the worker
+  // send more than twice the rate it is meant to). A worker that dies,
+  // even after reporting progress, gives "Crash"; one killed at the deadline
+  // "Timeout"; one killed on cancellation "Cancelled".
   ExecutionResult Run(const ExecutionRequest& request) override;
   bool Reusable() const override { return reusable_; }
 

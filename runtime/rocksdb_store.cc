@@ -5,8 +5,12 @@
 //   i/<id>                                 v1::Invocation
 //   u/<id>                                 empty; present exactly while i/<id>
 //                                          is PENDING or RUNNING
+//   k/<function>/<idempotency key>         invocation id (raw bytes)
 // Function names never contain '/' (WriteBatch::Validate), so the versions of
-// one name are the contiguous key range ["f/<name>/", "f/<name>0").
+// one name are the contiguous key range ["f/<name>/", "f/<name>0"), and in an
+// idempotency key the first '/' after "k/" ends the function name: the
+// idempotency key (arbitrary bytes, '/' included) is everything after it, so
+// distinct (function, key) pairs never share a RocksDB key.
 #include "runtime/rocksdb_store.h"
 
 #include <fcntl.h>
@@ -38,6 +42,7 @@ namespace {
 constexpr absl::string_view kFunctionPrefix = "f/";
 constexpr absl::string_view kInvocationPrefix = "i/";
 constexpr absl::string_view kUnfinishedPrefix = "u/";
+constexpr absl::string_view kIdempotencyPrefix = "k/";
 constexpr size_t kVersionDigits = 20;  // enough for any uint64_t
 constexpr char kLockFileName[] = "sluice.lock";
 constexpr char kDataDirInUseUrl[] = "type.sluice.dev/sluice.DataDirInUse";
@@ -53,6 +58,10 @@ std::string FunctionKey(absl::string_view name, uint64_t version) {
 std::string InvocationKey(absl::string_view id) { return absl::StrCat(kInvocationPrefix, id); }
 
 std::string UnfinishedKey(absl::string_view id) { return absl::StrCat(kUnfinishedPrefix, id); }
+
+std::string IdempotencyKey(absl::string_view function, absl::string_view key) {
+  return absl::StrCat(kIdempotencyPrefix, function, "/", key);
+}
 
 // PrefixEnd returns the smallest key greater than every key starting with
 // `prefix`, which must end with '/'.
@@ -172,12 +181,13 @@ class DataDirLock {
   const int fd_;
 };
 
-class RocksDbStore final : public Store {
+class RocksDbStoreImpl final : public RocksDbStore {
  public:
-  RocksDbStore(std::string path, std::unique_ptr<DataDirLock> lock, std::unique_ptr<rocksdb::DB> db)
+  RocksDbStoreImpl(std::string path, std::unique_ptr<DataDirLock> lock,
+                   std::unique_ptr<rocksdb::DB> db)
       : path_(std::move(path)), lock_(std::move(lock)), db_(std::move(db)) {}
 
-  ~RocksDbStore() override {
+  ~RocksDbStoreImpl() override {
     // Close reports errors that the destructor of DB would swallow; nothing
     // can be done about them here, and every commit was already synced.
     db_->Close().PermitUncheckedError();
@@ -217,6 +227,12 @@ class RocksDbStore final : public Store {
         case WriteBatch::Op::Kind::kDeleteInvocation:
           status = writes.Delete(InvocationKey(op.key));
           if (status.ok()) status = writes.Delete(UnfinishedKey(op.key));
+          break;
+        case WriteBatch::Op::Kind::kPutIdempotencyKey:
+          status = writes.Put(IdempotencyKey(op.key, op.idempotency_key), op.invocation_id);
+          break;
+        case WriteBatch::Op::Kind::kDeleteIdempotencyKey:
+          status = writes.Delete(IdempotencyKey(op.key, op.idempotency_key));
           break;
       }
       if (!status.ok()) return FromRocks(status, absl::StrCat("build batch for ", path_));
@@ -309,12 +325,69 @@ class RocksDbStore final : public Store {
       if (filter.state != v1::INVOCATION_STATE_UNSPECIFIED && invocation->state() != filter.state) {
         continue;
       }
+      if (filter.dead_lettered && !invocation->dead_lettered()) continue;
       invocations.push_back(*std::move(invocation));
     }
     if (!it->status().ok()) {
       return FromRocks(it->status(), absl::StrCat("list invocations in ", path_));
     }
     return invocations;
+  }
+
+  absl::StatusOr<std::vector<v1::Invocation>> ScanInvocations(const std::string& after_id,
+                                                              size_t limit) override {
+    std::vector<v1::Invocation> invocations;
+    if (limit == 0) return invocations;
+    ScopedRead read(kInvocationPrefix);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read.options()));
+    if (after_id.empty()) {
+      it->SeekToFirst();
+    } else {
+      const std::string after = InvocationKey(after_id);
+      it->Seek(after);
+      if (it->Valid() && it->key() == after) it->Next();
+    }
+    for (; it->Valid() && invocations.size() < limit; it->Next()) {
+      absl::StatusOr<v1::Invocation> invocation = Parse<v1::Invocation>(it->key(), it->value());
+      if (!invocation.ok()) return invocation.status();
+      invocations.push_back(*std::move(invocation));
+    }
+    if (!it->status().ok()) {
+      return FromRocks(it->status(), absl::StrCat("scan invocations in ", path_));
+    }
+    return invocations;
+  }
+
+  absl::StatusOr<std::string> GetIdempotencyKey(const std::string& function,
+                                                const std::string& key) override {
+    std::string id;
+    rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), IdempotencyKey(function, key), &id);
+    if (status.IsNotFound()) {
+      return absl::NotFoundError(
+          absl::StrCat("idempotency key of function ", function, " not found"));
+    }
+    if (!status.ok()) {
+      return FromRocks(status, absl::StrCat("read idempotency key of ", function, " in ", path_));
+    }
+    return id;
+  }
+
+  uint64_t ApproximateLiveBytes() override {
+    uint64_t bytes = 0;
+    if (!db_->GetIntProperty(rocksdb::DB::Properties::kEstimateLiveDataSize, &bytes)) return 0;
+    return bytes;
+  }
+
+  absl::Status CompactAll() override {
+    // Flush first so that data still in the memtable is compacted too.
+    rocksdb::FlushOptions flush;
+    flush.wait = true;
+    if (rocksdb::Status status = db_->Flush(flush); !status.ok()) {
+      return FromRocks(status, absl::StrCat("flush ", path_));
+    }
+    rocksdb::CompactRangeOptions options;
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    return FromRocks(db_->CompactRange(options, nullptr, nullptr), absl::StrCat("compact ", path_));
   }
 
   absl::Status ForEachUnfinished(const std::function<void(const v1::Invocation&)>& fn) override {
@@ -364,7 +437,7 @@ class RocksDbStore final : public Store {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& path) {
+absl::StatusOr<std::unique_ptr<RocksDbStore>> OpenRocksDbStore(const std::string& path) {
   std::error_code error;
   std::filesystem::create_directories(path, error);
   if (error) return absl::ErrnoToStatus(error.value(), absl::StrCat("create data dir ", path));
@@ -378,7 +451,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& path)
   rocksdb::DB* db = nullptr;
   rocksdb::Status status = rocksdb::DB::Open(options, path, &db);
   if (!status.ok()) return FromRocks(status, absl::StrCat("open store ", path));
-  return std::make_unique<RocksDbStore>(path, *std::move(lock), std::unique_ptr<rocksdb::DB>(db));
+  return std::make_unique<RocksDbStoreImpl>(path, *std::move(lock),
+                                            std::unique_ptr<rocksdb::DB>(db));
 }
 
 bool IsDataDirInUse(const absl::Status& status) {

@@ -1,6 +1,7 @@
 // RocksDbStore: the embedded, durable Store, kept in one RocksDB database.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -10,6 +11,19 @@
 
 namespace sluice {
 
+// RocksDbStore is the Store kept in one RocksDB database, with a few
+// storage-specific extras. Thread-safe, like every Store.
+class RocksDbStore : public Store {
+ public:
+  // ApproximateLiveBytes estimates the bytes of live data on disk (RocksDB's
+  // "rocksdb.estimate-live-data-size"); deleted data stops counting once
+  // compaction has dropped it. 0 when the estimate is unavailable.
+  virtual uint64_t ApproximateLiveBytes() = 0;
+  // CompactAll compacts the whole database now, dropping deleted data.
+  // Blocks until done; for tests and maintenance.
+  virtual absl::Status CompactAll() = 0;
+};
+
 // OpenRocksDbStore opens (creating it and its parent directories if missing)
 // the store kept in the directory `path`. The returned Store is thread-safe
 // and holds the directory exclusively until it is destroyed.
@@ -18,7 +32,7 @@ namespace sluice {
 // sluice process" when another open store holds the directory, in this or any
 // other process (IsDataDirInUse tells this case apart); DataLoss when the
 // database is corrupt; Unavailable or ResourceExhausted on I/O failures.
-absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& path);
+absl::StatusOr<std::unique_ptr<RocksDbStore>> OpenRocksDbStore(const std::string& path);
 
 // IsDataDirInUse tells whether `status` came from OpenRocksDbStore finding the
 // directory held by another open store.

@@ -38,6 +38,24 @@ void WriteBatch::DeleteInvocation(const std::string& id) {
   ops_.push_back(std::move(op));
 }
 
+void WriteBatch::PutIdempotencyKey(const std::string& function, const std::string& key,
+                                   const std::string& id) {
+  Op op;
+  op.kind = Op::Kind::kPutIdempotencyKey;
+  op.key = function;
+  op.idempotency_key = key;
+  op.invocation_id = id;
+  ops_.push_back(std::move(op));
+}
+
+void WriteBatch::DeleteIdempotencyKey(const std::string& function, const std::string& key) {
+  Op op;
+  op.kind = Op::Kind::kDeleteIdempotencyKey;
+  op.key = function;
+  op.idempotency_key = key;
+  ops_.push_back(std::move(op));
+}
+
 void WriteBatch::Append(WriteBatch&& other) {
   if (&other == this) return;
   if (ops_.empty()) {
@@ -68,6 +86,21 @@ absl::Status WriteBatch::Validate() const {
       case Op::Kind::kDeleteInvocation:
         if (op.key.empty()) {
           return absl::InvalidArgumentError(absl::StrCat("write ", i, ": empty invocation id"));
+        }
+        break;
+      case Op::Kind::kPutIdempotencyKey:
+      case Op::Kind::kDeleteIdempotencyKey:
+        if (op.key.empty() || op.key.find('/') != std::string::npos) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("write ", i, ": bad function name \"", op.key, "\""));
+        }
+        if (op.idempotency_key.empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("write ", i, ": empty idempotency key for function ", op.key));
+        }
+        if (op.kind == Op::Kind::kPutIdempotencyKey && op.invocation_id.empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("write ", i, ": idempotency key maps to an empty invocation id"));
         }
         break;
     }

@@ -24,11 +24,20 @@ namespace sluice {
 class WriteBatch {
  public:
   struct Op {
-    enum class Kind { kPutFunction, kDeleteFunction, kPutInvocation, kDeleteInvocation };
+    enum class Kind {
+      kPutFunction,
+      kDeleteFunction,
+      kPutInvocation,
+      kDeleteInvocation,
+      kPutIdempotencyKey,
+      kDeleteIdempotencyKey,
+    };
     Kind kind;
-    std::string key;            // function name or invocation id
-    v1::Function function;      // kPutFunction
-    v1::Invocation invocation;  // kPutInvocation
+    std::string key;              // function name or invocation id
+    std::string idempotency_key;  // k*IdempotencyKey (key is the function name)
+    std::string invocation_id;    // kPutIdempotencyKey
+    v1::Function function;        // kPutFunction
+    v1::Invocation invocation;    // kPutInvocation
   };
 
   // PutFunction stores one version; the key is (spec.name, version). A
@@ -43,6 +52,14 @@ class WriteBatch {
   void PutInvocation(const v1::Invocation& invocation);
   // DeleteInvocation removes the invocation `id`, if there is one.
   void DeleteInvocation(const std::string& id);
+  // PutIdempotencyKey maps (function, key) to invocation `id`, replacing any
+  // earlier mapping. `key` is arbitrary bytes. A store rejects the batch if
+  // function, key or id is empty, or if function contains '/'.
+  void PutIdempotencyKey(const std::string& function, const std::string& key,
+                         const std::string& id);
+  // DeleteIdempotencyKey removes the mapping of (function, key), if any. Same
+  // validation as PutIdempotencyKey (but no id).
+  void DeleteIdempotencyKey(const std::string& function, const std::string& key);
   // Append moves all of `other`'s writes after this batch's own and leaves
   // `other` empty.
   void Append(WriteBatch&& other);
@@ -70,6 +87,8 @@ struct InvocationFilter {
   std::string before_id;
   // At most this many results, counting only invocations that match.
   size_t limit = 100;
+  // Only dead-lettered invocations.
+  bool dead_lettered = false;
 };
 
 // Store is thread-safe: any method may be called from any thread at once.
@@ -100,6 +119,16 @@ class Store {
   // may call back into the store). Used once at start-up to recover the
   // queue.
   virtual absl::Status ForEachUnfinished(const std::function<void(const v1::Invocation&)>& fn) = 0;
+  // ScanInvocations returns at most `limit` invocations whose ids sort
+  // strictly after `after_id` (empty: from the oldest), oldest first. Used
+  // by retention GC and redrive.
+  virtual absl::StatusOr<std::vector<v1::Invocation>> ScanInvocations(const std::string& after_id,
+                                                                      size_t limit) = 0;
+
+  // GetIdempotencyKey returns the invocation id that (function, key) maps
+  // to, or NotFound.
+  virtual absl::StatusOr<std::string> GetIdempotencyKey(const std::string& function,
+                                                        const std::string& key) = 0;
 };
 
 }  // namespace sluice

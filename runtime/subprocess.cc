@@ -15,6 +15,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -22,6 +23,33 @@
 
 namespace sluice {
 namespace {
+
+// LiveGroups tracks the process groups of started, unreaped children. A
+// child's pid (its group id) cannot be reused before it is reaped, and Reap
+// forgets it first, so a kill through this set never hits a stranger.
+class LiveGroups {
+ public:
+  static LiveGroups& Get() {
+    static LiveGroups* groups = new LiveGroups();
+    return *groups;
+  }
+  void Add(pid_t pid) {
+    absl::MutexLock lock(&mu_);
+    pids_.insert(pid);
+  }
+  void Remove(pid_t pid) {
+    absl::MutexLock lock(&mu_);
+    pids_.erase(pid);
+  }
+  void KillAll() {
+    absl::MutexLock lock(&mu_);
+    for (pid_t pid : pids_) kill(-pid, SIGKILL);
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_set<pid_t> pids_ ABSL_GUARDED_BY(mu_);
+};
 
 // Sanitizer builds reserve terabytes of address space for shadow memory, so
 // their processes cannot start under RLIMIT_AS; they run without it.
@@ -361,12 +389,15 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(const ProcessSpec&
 
   auto process = std::unique_ptr<Subprocess>(new Subprocess());
   process->pid_ = pid;
+  LiveGroups::Get().Add(pid);
   process->cgroup_dir_ = std::move(cgroup.dir);
   process->stdin_fd_ = stdin_parent.Release();
   process->stdout_fd_ = stdout_parent.Release();
   process->stderr_fd_ = stderr_parent.Release();
   return process;
 }
+
+void KillAllSubprocesses() { LiveGroups::Get().KillAll(); }
 
 Subprocess::~Subprocess() {
   Kill();
@@ -417,6 +448,7 @@ int Subprocess::Reap() {
   // Background processes the child left behind in its group die with it.
   kill(-pid_, SIGKILL);
   if (!cgroup_dir_.empty()) WriteFile(absl::StrCat(cgroup_dir_, "/cgroup.kill"), "1");
+  LiveGroups::Get().Remove(pid_);
   int status = 0;
   pid_t r;
   while ((r = waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {

@@ -50,6 +50,12 @@ struct ProcessSpec {
   std::string cgroup_root;
 };
 
+// KillAllSubprocesses sends SIGKILL to the process group of every child
+// started by Subprocess and not yet reaped. For a forced exit of the server:
+// the children lead sessions of their own and would otherwise outlive it.
+// Async-signal-unsafe; thread-safe.
+void KillAllSubprocesses();
+
 // Subprocess owns one started child. Not thread-safe, except Kill(), which
 // may be called from any thread at any time. Destroying it kills the
 // process group and reaps the child, so no zombie is left behind.

@@ -26,17 +26,31 @@ TEST(AppTest, HelpListsSubcommandsAndExitCodes) {
 TEST(AppTest, InvokeHelpListsItsFlags) {
   const CliResult result = RunSluice({"invoke", "--help"});
   EXPECT_EQ(result.exit_code, 0);
-  EXPECT_THAT(result.out, AllOf(HasSubstr("--data"), HasSubstr("--async"), HasSubstr("--meta"),
-                                HasSubstr("--timeout"), HasSubstr("--version")));
+  EXPECT_THAT(result.out,
+              AllOf(HasSubstr("--data"), HasSubstr("--async"), HasSubstr("--meta"),
+                    HasSubstr("--timeout"), HasSubstr("--version"), HasSubstr("--priority"),
+                    HasSubstr("--idempotency-key"), HasSubstr("--max-attempts")));
+}
+
+TEST(AppTest, RedriveHelpListsItsFilters) {
+  const CliResult result = RunSluice({"redrive", "--help"});
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_THAT(result.out, AllOf(HasSubstr("--function"), HasSubstr("--error-type"),
+                                HasSubstr("--created-after"), HasSubstr("--created-before"),
+                                HasSubstr("RFC 3339"), HasSubstr("--limit")));
 }
 
 TEST(AppTest, DeployHelpListsItsFlags) {
   const CliResult result = RunSluice({"deploy", "--help"});
   EXPECT_EQ(result.exit_code, 0);
-  EXPECT_THAT(result.out, AllOf(HasSubstr("--artifact"), HasSubstr("native, lambda or exec"),
-                                HasSubstr("--handler"), HasSubstr("--isolation"), HasSubstr("none"),
-                                HasSubstr("--memory-mb"), HasSubstr("--min-warm"),
-                                HasSubstr("--idle-timeout"), HasSubstr("--max-open-files")));
+  EXPECT_THAT(
+      result.out,
+      AllOf(HasSubstr("--artifact"), HasSubstr("native, lambda or exec"), HasSubstr("--handler"),
+            HasSubstr("--isolation"), HasSubstr("none"), HasSubstr("--memory-mb"),
+            HasSubstr("--min-warm"), HasSubstr("--idle-timeout"), HasSubstr("--max-open-files"),
+            HasSubstr("--max-attempts"), HasSubstr("--initial-backoff"), HasSubstr("--max-backoff"),
+            HasSubstr("--backoff-multiplier"), HasSubstr("--retry-on"), HasSubstr("lease-lost"),
+            HasSubstr("--max-event-age"), HasSubstr("--on-success"), HasSubstr("--on-failure")));
 }
 
 TEST(AppTest, UsageErrorsExitTwo) {
@@ -57,6 +71,22 @@ TEST(AppTest, UsageErrorsExitTwo) {
            {"deploy", "echo", "--artifact", "a.so", "--min-warm", "-1"},
            {"deploy", "echo", "--artifact", "a.so", "--max-open-files", "0"},
            {"serve", "--executor-threads", "0"},
+           {"serve", "--max-queued", "0"},
+           {"serve", "--shutdown-grace", "soon"},
+           {"serve", "--shutdown-grace", "-1s"},
+           {"serve", "--retention", "0s"},
+           {"serve", "--retention", "3d"},
+           {"deploy", "-f", "sluice.yaml", "--max-attempts", "3"},
+           {"deploy", "-f", "sluice.yaml", "--on-failure", "alert"},
+           {"deploy", "echo", "--artifact", "a.so", "--max-attempts", "0"},
+           {"deploy", "echo", "--artifact", "a.so", "--backoff-multiplier", "0"},
+           {"deploy", "echo", "--artifact", "a.so", "--backoff-multiplier", "twice"},
+           {"deploy", "echo", "--artifact", "a.so", "--retry-on", "oom"},
+           {"invoke", "echo", "--priority", "urgent"},
+           {"invoke", "echo", "--idempotency-key", "k"},
+           {"invoke", "echo", "--async", "--max-attempts", "0"},
+           {"redrive"},
+           {"redrive", "--limit", "0", "--function", "echo"},
        }) {
     const CliResult result = RunSluice(args);
     EXPECT_EQ(result.exit_code, 2) << ::testing::PrintToString(args);
@@ -102,11 +132,32 @@ TEST(AppTest, ServeFillsServerOptionsFromFlags) {
     seen = options;
     return absl::OkStatus();
   };
-  const CliResult result = RunSluice(
-      {"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:9999", "--data-dir",
-       "data", "--max-payload-bytes", "1024", "--max-artifact-bytes", "2048", "--executor-threads",
-       "3", "--ready-file", "ready.json", "-f", "a.yaml", "--manifest", "b.yaml"},
-      "", true, serve);
+  const CliResult result = RunSluice({"serve",
+                                      "--listen",
+                                      "127.0.0.1:0",
+                                      "--metrics-listen",
+                                      "127.0.0.1:9999",
+                                      "--data-dir",
+                                      "data",
+                                      "--max-payload-bytes",
+                                      "1024",
+                                      "--max-artifact-bytes",
+                                      "2048",
+                                      "--executor-threads",
+                                      "3",
+                                      "--ready-file",
+                                      "ready.json",
+                                      "-f",
+                                      "a.yaml",
+                                      "--manifest",
+                                      "b.yaml",
+                                      "--max-queued",
+                                      "500",
+                                      "--shutdown-grace",
+                                      "1m30s",
+                                      "--retention",
+                                      "24h"},
+                                     "", true, serve);
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(seen.listen, "127.0.0.1:0");
   EXPECT_EQ(seen.metrics_listen, "127.0.0.1:9999");
@@ -116,6 +167,35 @@ TEST(AppTest, ServeFillsServerOptionsFromFlags) {
   EXPECT_EQ(seen.executor_threads, 3);
   EXPECT_EQ(seen.ready_file, "ready.json");
   EXPECT_EQ(seen.manifests, (std::vector<std::string>{"a.yaml", "b.yaml"}));
+  EXPECT_EQ(seen.max_queued_total, 500u);
+  EXPECT_EQ(seen.shutdown_grace, absl::Seconds(90));
+  EXPECT_EQ(seen.retention, absl::Hours(24));
+}
+
+TEST(AppTest, ServeAcceptsAZeroShutdownGrace) {
+  ServerOptions seen;
+  const CliResult result =
+      RunSluice({"serve", "--shutdown-grace", "0s"}, "", true, [&](const ServerOptions& options) {
+        seen = options;
+        return absl::OkStatus();
+      });
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(seen.shutdown_grace, absl::ZeroDuration());
+}
+
+TEST(AppTest, BadServeDurationsNameTheFlagAndDoNotServe) {
+  bool served = false;
+  const ServeFunction serve = [&](const ServerOptions&) {
+    served = true;
+    return absl::OkStatus();
+  };
+  CliResult result = RunSluice({"serve", "--retention", "forever"}, "", true, serve);
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("--retention \"forever\" is not a duration"));
+  result = RunSluice({"serve", "--shutdown-grace", "-5s"}, "", true, serve);
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("--shutdown-grace \"-5s\" is not a finite, non-negative"));
+  EXPECT_FALSE(served);
 }
 
 TEST(AppTest, ServeKeepsDefaultsForFlagsNotGiven) {
@@ -129,6 +209,9 @@ TEST(AppTest, ServeKeepsDefaultsForFlagsNotGiven) {
   EXPECT_EQ(seen.listen, ServerOptions().listen);
   EXPECT_EQ(seen.data_dir, ServerOptions().data_dir);
   EXPECT_THAT(seen.manifests, IsEmpty());
+  EXPECT_EQ(seen.max_queued_total, ServerOptions().max_queued_total);
+  EXPECT_EQ(seen.shutdown_grace, ServerOptions().shutdown_grace);
+  EXPECT_EQ(seen.retention, ServerOptions().retention);
 }
 
 TEST(AppTest, ServeFailureExitsOneWithTheMessage) {

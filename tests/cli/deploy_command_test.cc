@@ -63,6 +63,56 @@ TEST_F(DeployCommandTest, FlagsBecomeOneSpec) {
   EXPECT_EQ(entry.spec.min_warm(), 0u);
   EXPECT_FALSE(entry.spec.has_idle_timeout());
   EXPECT_EQ(entry.spec.max_open_files(), 0u);
+  // Retry and destination fields not given stay unset too.
+  EXPECT_FALSE(entry.spec.has_retry());
+  EXPECT_FALSE(entry.spec.has_max_event_age());
+  EXPECT_EQ(entry.spec.on_success(), "");
+  EXPECT_EQ(entry.spec.on_failure(), "");
+}
+
+TEST_F(DeployCommandTest, RetryAndDestinationFlagsReachTheSpec) {
+  DeployFlags flags;
+  flags.name = "resize";
+  flags.artifact = "libresize.so";
+  flags.max_attempts = 5;
+  flags.initial_backoff = "500ms";
+  flags.max_backoff = "1m";
+  flags.backoff_multiplier = 1.5;
+  flags.retry_on = {"function-error,timeout", "crash", "timeout"};
+  flags.max_event_age = "1h";
+  flags.on_success = "notify";
+  flags.on_failure = "alert";
+  absl::StatusOr<std::vector<ManifestEntry>> entries = DeployEntries(flags);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  const v1::FunctionSpec& spec = entries->front().spec;
+  ASSERT_TRUE(spec.has_retry());
+  EXPECT_EQ(spec.retry().max_attempts(), 5u);
+  EXPECT_EQ(spec.retry().initial_backoff().nanos(), 500000000);
+  EXPECT_EQ(spec.retry().max_backoff().seconds(), 60);
+  EXPECT_DOUBLE_EQ(spec.retry().multiplier(), 1.5);
+  // Comma lists and repeats combine; an outcome given twice is kept once.
+  ASSERT_EQ(spec.retry().retry_on_size(), 3);
+  EXPECT_EQ(spec.retry().retry_on(0), v1::RETRY_ON_FUNCTION_ERROR);
+  EXPECT_EQ(spec.retry().retry_on(1), v1::RETRY_ON_TIMEOUT);
+  EXPECT_EQ(spec.retry().retry_on(2), v1::RETRY_ON_CRASH);
+  EXPECT_EQ(spec.max_event_age().seconds(), 3600);
+  EXPECT_EQ(spec.on_success(), "notify");
+  EXPECT_EQ(spec.on_failure(), "alert");
+}
+
+TEST_F(DeployCommandTest, OneRetryFlagLeavesTheOtherRetryFieldsUnset) {
+  DeployFlags flags;
+  flags.name = "resize";
+  flags.artifact = "libresize.so";
+  flags.max_backoff = "10s";
+  absl::StatusOr<std::vector<ManifestEntry>> entries = DeployEntries(flags);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  const v1::RetryPolicy& retry = entries->front().spec.retry();
+  EXPECT_EQ(retry.max_backoff().seconds(), 10);
+  EXPECT_EQ(retry.max_attempts(), 0u);
+  EXPECT_FALSE(retry.has_initial_backoff());
+  EXPECT_EQ(retry.multiplier(), 0);
+  EXPECT_TRUE(retry.retry_on().empty());
 }
 
 TEST_F(DeployCommandTest, WorkerFlagsReachTheSpec) {
@@ -134,6 +184,28 @@ TEST_F(DeployCommandTest, MalformedFlagsAreInvalidArgumentNamingTheFlag) {
   zero_idle_timeout.idle_timeout = "0s";
   EXPECT_THAT(error_of(zero_idle_timeout),
               HasSubstr("--idle-timeout \"0s\" must be a positive, finite duration"));
+  DeployFlags bad_initial_backoff = base;
+  bad_initial_backoff.initial_backoff = "fast";
+  EXPECT_THAT(error_of(bad_initial_backoff),
+              HasSubstr("--initial-backoff \"fast\" is not a duration"));
+  DeployFlags bad_max_backoff = base;
+  bad_max_backoff.max_backoff = "-1m";
+  EXPECT_THAT(error_of(bad_max_backoff),
+              HasSubstr("--max-backoff \"-1m\" must be a positive, finite duration"));
+  DeployFlags bad_multiplier = base;
+  bad_multiplier.backoff_multiplier = -2;
+  EXPECT_THAT(error_of(bad_multiplier), HasSubstr("--backoff-multiplier -2 is not a positive"));
+  DeployFlags bad_retry_on = base;
+  bad_retry_on.retry_on = {"crash,oom"};
+  EXPECT_THAT(error_of(bad_retry_on),
+              HasSubstr("--retry-on \"oom\" is not an outcome (use function-error, crash, "
+                        "timeout or lease-lost)"));
+  DeployFlags empty_retry_on = base;
+  empty_retry_on.retry_on = {"crash,"};
+  EXPECT_THAT(error_of(empty_retry_on), HasSubstr("--retry-on \"\" is not an outcome"));
+  DeployFlags bad_max_event_age = base;
+  bad_max_event_age.max_event_age = "1d";
+  EXPECT_THAT(error_of(bad_max_event_age), HasSubstr("--max-event-age \"1d\" is not a duration"));
 }
 
 constexpr char kManifest[] =
@@ -141,7 +213,8 @@ constexpr char kManifest[] =
     "  - {name: a, runtime: native, artifact: lib/a.so}\n"
     "  - {name: b, runtime: native, artifact: lib/b.so, concurrency: 2}\n"
     "  - {name: c, runtime: lambda, artifact: c.zip, handler: main.handle, memory_mb: 128,\n"
-    "     min_warm: 1, idle_timeout: 30s, max_open_files: 256, isolation: process}\n";
+    "     min_warm: 1, idle_timeout: 30s, max_open_files: 256, isolation: process,\n"
+    "     retry: {max_attempts: 4, retry_on: [crash]}, max_event_age: 2h, on_failure: a}\n";
 
 TEST_F(DeployCommandTest, ManifestGivesEveryFunctionWithResolvedPaths) {
   DeployFlags flags;
@@ -159,6 +232,11 @@ TEST_F(DeployCommandTest, ManifestGivesEveryFunctionWithResolvedPaths) {
   EXPECT_EQ(c.idle_timeout().seconds(), 30);
   EXPECT_EQ(c.max_open_files(), 256u);
   EXPECT_EQ(c.isolation(), v1::ISOLATION_PROCESS);
+  EXPECT_EQ(c.retry().max_attempts(), 4u);
+  ASSERT_EQ(c.retry().retry_on_size(), 1);
+  EXPECT_EQ(c.retry().retry_on(0), v1::RETRY_ON_CRASH);
+  EXPECT_EQ(c.max_event_age().seconds(), 7200);
+  EXPECT_EQ(c.on_failure(), "a");
 }
 
 TEST_F(DeployCommandTest, NameWithManifestPicksOneFunction) {

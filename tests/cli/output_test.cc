@@ -184,7 +184,8 @@ TEST(TimelineLineTest, PadsTheStateColumn) {
 }
 
 TEST(DescribeInvocationTest, ShowsTimelineAndOutput) {
-  const std::string text = DescribeInvocation(FinishedInvocation());
+  const std::string text =
+      DescribeInvocation(FinishedInvocation(), absl::FromUnixSeconds(kMay1 + 3));
   EXPECT_THAT(text, HasSubstr("function:     echo@3\n"));
   EXPECT_THAT(text, HasSubstr("state:        SUCCEEDED\n"));
   EXPECT_THAT(text, HasSubstr("timeline:\n  2024-05-01T12:00:00.000Z  PENDING    queued\n"));
@@ -200,10 +201,143 @@ TEST(DescribeInvocationTest, ShowsTheErrorOfAFailedInvocation) {
   invocation.set_version(0);
   invocation.mutable_error()->set_type("Timeout");
   invocation.mutable_error()->set_message("took longer than 10s");
-  const std::string text = DescribeInvocation(invocation);
+  const std::string text = DescribeInvocation(invocation, absl::FromUnixSeconds(kMay1 + 3));
   EXPECT_THAT(text, HasSubstr("function:     echo@latest\n"));
   EXPECT_THAT(text, HasSubstr("error:        Timeout: took longer than 10s\n"));
   EXPECT_THAT(text, Not(HasSubstr("output:")));
+  EXPECT_THAT(text, HasSubstr("state:        FAILED\n"));
+}
+
+TEST(DescribeInvocationTest, ShowsPriorityAttemptsOfMaxAndOptionalFields) {
+  v1::Invocation invocation = FinishedInvocation();
+  invocation.set_attempt(2);
+  invocation.mutable_retry()->set_max_attempts(5);
+  invocation.set_priority(v1::PRIORITY_HIGH);
+  invocation.set_parent_id("inv-0");
+  invocation.set_idempotency_key("order-17");
+  const std::string text = DescribeInvocation(invocation, absl::FromUnixSeconds(kMay1 + 3));
+  EXPECT_THAT(text, HasSubstr("priority:     high\n"));
+  EXPECT_THAT(text, HasSubstr("attempt:      2 of 5\n"));
+  EXPECT_THAT(text, HasSubstr("parent:       inv-0\n"));
+  EXPECT_THAT(text, HasSubstr("idempotency key: order-17\n"));
+  // Fields of other states are left out.
+  EXPECT_THAT(text, Not(HasSubstr("next attempt:")));
+  EXPECT_THAT(text, Not(HasSubstr("lease ends:")));
+  EXPECT_THAT(text, Not(HasSubstr("progress:")));
+
+  const std::string plain =
+      DescribeInvocation(FinishedInvocation(), absl::FromUnixSeconds(kMay1 + 3));
+  EXPECT_THAT(plain, HasSubstr("priority:     normal\n"));
+  EXPECT_THAT(plain, HasSubstr("attempt:      1\n"));
+  EXPECT_THAT(plain, Not(HasSubstr("parent:")));
+  EXPECT_THAT(plain, Not(HasSubstr("idempotency key:")));
+}
+
+TEST(DescribeInvocationTest, PendingAfterAFailureShowsTheNextAttemptAndLastError) {
+  v1::Invocation invocation = FinishedInvocation();
+  invocation.set_state(v1::PENDING);
+  invocation.clear_output();
+  invocation.set_attempt(2);
+  invocation.mutable_retry()->set_max_attempts(5);
+  *invocation.mutable_next_attempt_at() = At(kMay1 + 10, 200000000);
+  invocation.mutable_error()->set_type("ValueError");
+  invocation.mutable_error()->set_message("bad input");
+  const std::string text =
+      DescribeInvocation(invocation, absl::FromUnixSeconds(kMay1 + 9) + absl::Milliseconds(1));
+  EXPECT_THAT(text, HasSubstr("next attempt: 2024-05-01T12:00:10.200Z (in 1.1s)\n"));
+  EXPECT_THAT(text, HasSubstr("last error:   ValueError: bad input\n"));
+  EXPECT_THAT(text, Not(HasSubstr("dead-lettered")));
+
+  // Once the time has passed it says how long ago.
+  EXPECT_THAT(DescribeInvocation(invocation, absl::FromUnixSeconds(kMay1 + 12)),
+              HasSubstr("(1.8s ago)"));
+}
+
+TEST(DescribeInvocationTest, RunningShowsLeaseEndAndProgress) {
+  v1::Invocation invocation = FinishedInvocation();
+  invocation.set_state(v1::RUNNING);
+  invocation.clear_output();
+  *invocation.mutable_lease_expires_at() = At(kMay1 + 30);
+  invocation.mutable_progress()->set_percent(40);
+  invocation.mutable_progress()->set_message("step 2 of 5");
+  invocation.mutable_progress()->set_attempt(1);
+  const std::string text = DescribeInvocation(invocation, absl::FromUnixSeconds(kMay1 + 5));
+  EXPECT_THAT(text, HasSubstr("lease ends:   2024-05-01T12:00:30.000Z (in 25s)\n"));
+  EXPECT_THAT(text, HasSubstr("progress:     40%  step 2 of 5\n"));
+  EXPECT_THAT(text, Not(HasSubstr("output:")));
+}
+
+TEST(DescribeInvocationTest, DeadLetteredIsMarkedOnTheState) {
+  v1::Invocation invocation = FinishedInvocation();
+  invocation.set_state(v1::FAILED);
+  invocation.set_dead_lettered(true);
+  invocation.mutable_error()->set_type("Timeout");
+  const std::string text = DescribeInvocation(invocation, absl::FromUnixSeconds(kMay1 + 3));
+  EXPECT_THAT(text, HasSubstr("state:        FAILED (dead-lettered)\n"));
+  EXPECT_THAT(text, HasSubstr("error:        Timeout\n"));
+}
+
+TEST(FormatRelativeTest, RoundsToTenthsBothWays) {
+  const absl::Time now = absl::FromUnixSeconds(kMay1);
+  EXPECT_EQ(FormatRelative(now + absl::Milliseconds(1234), now), "in 1.2s");
+  EXPECT_EQ(FormatRelative(now - absl::Seconds(90), now), "1m30s ago");
+  EXPECT_EQ(FormatRelative(now + absl::Milliseconds(40), now), "now");
+}
+
+TEST(ProgressTextTest, PercentThenMessage) {
+  v1::Progress progress;
+  progress.set_percent(40);
+  EXPECT_EQ(ProgressText(progress), "40%");
+  progress.set_message("step 2 of 5");
+  EXPECT_EQ(ProgressText(progress), "40%  step 2 of 5");
+}
+
+TEST(PriorityNameTest, NamesRoundTripAndUnspecifiedIsNormal) {
+  for (const v1::Priority priority :
+       {v1::PRIORITY_LOW, v1::PRIORITY_NORMAL, v1::PRIORITY_HIGH, v1::PRIORITY_CRITICAL}) {
+    EXPECT_EQ(ParsePriorityName(PriorityName(priority)), priority);
+  }
+  EXPECT_EQ(PriorityName(v1::PRIORITY_UNSPECIFIED), "normal");
+  EXPECT_EQ(ParsePriorityName("HIGH"), v1::PRIORITY_HIGH);
+  EXPECT_EQ(ParsePriorityName("urgent"), std::nullopt);
+  EXPECT_EQ(ParsePriorityName("priority_low"), std::nullopt);
+}
+
+TEST(RetryPolicyTextTest, SummarizesThePolicy) {
+  v1::RetryPolicy policy;
+  EXPECT_EQ(RetryPolicyText(policy), "-");
+  policy.set_max_attempts(5);
+  policy.mutable_initial_backoff()->set_nanos(500000000);
+  policy.mutable_max_backoff()->set_seconds(60);
+  policy.set_multiplier(2);
+  EXPECT_EQ(RetryPolicyText(policy), "5 attempts, backoff 500ms to 1m (x2), retry on any failure");
+  policy.set_max_attempts(1);
+  policy.set_multiplier(1.5);
+  policy.add_retry_on(v1::RETRY_ON_CRASH);
+  policy.add_retry_on(v1::RETRY_ON_LEASE_LOST);
+  EXPECT_EQ(RetryPolicyText(policy),
+            "1 attempt (no retries), backoff 500ms to 1m (x1.5), retry on crash, lease-lost");
+}
+
+TEST(DescribeFunctionTest, ShowsRetryPolicyMaxEventAgeAndDestinations) {
+  v1::Function function = EchoFunction();
+  v1::FunctionSpec& spec = *function.mutable_spec();
+  spec.mutable_retry()->set_max_attempts(3);
+  spec.mutable_retry()->mutable_initial_backoff()->set_seconds(1);
+  spec.mutable_retry()->mutable_max_backoff()->set_seconds(300);
+  spec.mutable_retry()->set_multiplier(2);
+  spec.mutable_max_event_age()->set_seconds(6 * 3600);
+  spec.set_on_failure("alert");
+  const std::string text = DescribeFunction(function);
+  EXPECT_THAT(text, HasSubstr("retry:        3 attempts, backoff 1s to 5m (x2), retry on any "
+                              "failure\n"));
+  EXPECT_THAT(text, HasSubstr("max event age: 6h\n"));
+  EXPECT_THAT(text, HasSubstr("on success:   -\n"));
+  EXPECT_THAT(text, HasSubstr("on failure:   alert\n"));
+  // Versions deployed before retries existed show dashes.
+  const std::string old = DescribeFunction(EchoFunction());
+  EXPECT_THAT(old, HasSubstr("retry:        -\n"));
+  EXPECT_THAT(old, HasSubstr("max event age: -\n"));
 }
 
 TEST(DescribeOutputTest, BinaryOutputIsSummarized) {
@@ -217,8 +351,26 @@ TEST(InvocationTableTest, ShowsOneRowPerInvocation) {
   v1::ListInvocationsResponse list;
   *list.add_invocations() = FinishedInvocation();
   EXPECT_EQ(InvocationTable(list.invocations()),
-            "ID     FUNCTION  VERSION  STATE      ATTEMPT  CREATED\n"
-            "inv-1  echo      3        SUCCEEDED  1        2024-05-01T12:00:00Z\n");
+            "ID     FUNCTION  VERSION  STATE      ATTEMPT  CREATED               ERROR\n"
+            "inv-1  echo      3        SUCCEEDED  1        2024-05-01T12:00:00Z  -\n");
+}
+
+TEST(InvocationTableTest, ShowsTheLastErrorTypeAndDeadLettering) {
+  v1::ListInvocationsResponse list;
+  v1::Invocation& dead = *list.add_invocations() = FinishedInvocation();
+  dead.set_state(v1::FAILED);
+  dead.set_attempt(3);
+  dead.set_dead_lettered(true);
+  dead.mutable_error()->set_type("Timeout");
+  v1::Invocation& retrying = *list.add_invocations() = FinishedInvocation();
+  retrying.set_id("inv-2");
+  retrying.set_state(v1::PENDING);
+  retrying.mutable_error()->set_type("ValueError");
+  EXPECT_EQ(InvocationTable(list.invocations()),
+            "ID     FUNCTION  VERSION  STATE    ATTEMPT  CREATED               ERROR\n"
+            "inv-1  echo      3        FAILED   3        2024-05-01T12:00:00Z  Timeout "
+            "(dead-lettered)\n"
+            "inv-2  echo      3        PENDING  1        2024-05-01T12:00:00Z  ValueError\n");
 }
 
 TEST(WatchPrinterTest, PrintsEachStateChangeOnce) {
@@ -240,6 +392,36 @@ TEST(WatchPrinterTest, AStateChangeWithoutTimelineUsesTheUpdateTime) {
   running.set_state(v1::RUNNING);
   WatchPrinter printer;
   EXPECT_EQ(printer.Lines(running), "2024-05-01T12:00:02.000Z  RUNNING\n");
+}
+
+TEST(WatchPrinterTest, PrintsEachProgressReportOnceInTimeOrder) {
+  v1::Invocation running = FinishedInvocation();
+  running.set_state(v1::RUNNING);
+  running.mutable_timeline()->DeleteSubrange(2, 1);
+  WatchPrinter printer;
+  EXPECT_EQ(printer.Lines(running),
+            "2024-05-01T12:00:00.000Z  PENDING    queued\n"
+            "2024-05-01T12:00:01.000Z  RUNNING    attempt 1 started\n");
+
+  v1::Progress& progress = *running.mutable_progress();
+  progress.set_percent(40);
+  progress.set_message("step 2 of 5");
+  progress.set_attempt(1);
+  *progress.mutable_time() = At(kMay1 + 1, 500000000);
+  EXPECT_EQ(printer.Lines(running),
+            "2024-05-01T12:00:01.500Z  RUNNING    attempt 1  40%  step 2 of 5\n");
+  EXPECT_EQ(printer.Lines(running), "");
+
+  // The last snapshot carries a later report and the end; the report comes
+  // first because it is older.
+  v1::Invocation done = FinishedInvocation();
+  *done.mutable_progress() = progress;
+  done.mutable_progress()->set_percent(100);
+  done.mutable_progress()->clear_message();
+  *done.mutable_progress()->mutable_time() = At(kMay1 + 1, 900000000);
+  EXPECT_EQ(printer.Lines(done),
+            "2024-05-01T12:00:01.900Z  RUNNING    attempt 1  100%\n"
+            "2024-05-01T12:00:02.000Z  SUCCEEDED  attempt 1 succeeded\n");
 }
 
 TEST(JsonLineTest, RendersOneLineOfProtobufJson) {

@@ -80,7 +80,7 @@ TEST_F(CliTest, FiveMinuteTour) {
   r = Sluice({"get", id});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("SUCCEEDED"));
-  EXPECT_THAT(r.out, HasSubstr("attempt 1 started"));
+  EXPECT_THAT(r.out, HasSubstr("attempt 1 of 3 started"));
   EXPECT_THAT(r.out, HasSubstr("later"));
 
   r = Sluice({"-o", "json", "get", id});

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "sluice/v1/logs.grpc.pb.h"
 #include "tests/integration/client.h"
@@ -110,11 +111,15 @@ TEST_F(ExecutorsTest, ACrashCostsOneWorkerAndIsReportedWithItsSignal) {
   ASSERT_TRUE(Invoke("crash", "after", &out).ok());
   EXPECT_EQ(out, "after");
 
-  // In the background the crash ends the invocation with its type.
+  // In the background a crash is retried like any failure (three attempts
+  // by default), then ends the invocation with its type.
   grpc::ClientContext context;
   v1::InvokeRequest request;
   request.set_function("crash");
   request.set_payload("segv");
+  request.mutable_retry()->set_max_attempts(2);
+  *request.mutable_retry()->mutable_initial_backoff() =
+      google::protobuf::util::TimeUtil::MillisecondsToDuration(10);
   v1::InvokeAsyncResponse queued;
   ASSERT_TRUE(invocations_->InvokeAsync(&context, request, &queued).ok());
   v1::Invocation inv;
@@ -126,9 +131,13 @@ TEST_F(ExecutorsTest, ACrashCostsOneWorkerAndIsReportedWithItsSignal) {
       absl::Seconds(30)));
   EXPECT_EQ(inv.error().type(), "Crash");
   EXPECT_THAT(inv.error().message(), HasSubstr("SIGSEGV"));
+  EXPECT_EQ(inv.attempt(), 2u);
+  EXPECT_TRUE(inv.dead_lettered());
 
   const std::string metrics = Metrics();
-  EXPECT_THAT(metrics, HasSubstr("sluice_worker_crashes_total{function=\"crash\"} 4"));
+  EXPECT_THAT(metrics, HasSubstr("sluice_worker_crashes_total{function=\"crash\"} 5"));
+  EXPECT_THAT(metrics, HasSubstr("sluice_retries_total{function=\"crash\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("sluice_dead_letters_total{function=\"crash\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("sluice_cold_start_duration_seconds_count{function=\"crash\"}"));
 }
 

@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
+#include "runtime/retry_info.h"
 
 namespace sluice {
 namespace {
@@ -34,8 +35,64 @@ class Gate {
   bool open_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// ManualClock stands still until advanced. Thread-safe.
+class ManualClock final : public Clock {
+ public:
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1'700'000'000);
+};
+
+// Recorder collects task names in the order they ran.
+class Recorder {
+ public:
+  Task Record(std::string name, v1::Priority priority = v1::PRIORITY_NORMAL) {
+    return Task{[this, name] {
+                  absl::MutexLock lock(&mu_);
+                  order_.push_back(name);
+                },
+                nullptr, priority};
+  }
+  // WaitFor waits (up to 30 s) until `n` tasks ran and returns their order.
+  std::vector<std::string> WaitFor(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return order_.size() >= n; };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(30));
+    return order_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);
+};
+
 class DispatcherTest : public ::testing::Test {
  protected:
+  // Block occupies the only slot of `function` (concurrency 1) until `gate`
+  // opens; returns once the blocker runs.
+  void Block(Dispatcher& dispatcher, const std::string& function, Gate& gate,
+             uint32_t max_queue = 100) {
+    absl::Notification started;
+    ASSERT_TRUE(dispatcher
+                    .Submit(function, {1, max_queue},
+                            Task{[&] {
+                                   started.Notify();
+                                   gate.Wait();
+                                 },
+                                 nullptr})
+                    .ok());
+    started.WaitForNotification();
+  }
+
   prometheus::Registry registry_;
   InvocationProbe probe_{registry_};
 };
@@ -170,13 +227,272 @@ TEST_F(DispatcherTest, ShutdownDropsQueuedTasksAndRefusesNewOnes) {
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(dispatcher->Submit("f", {1, 10}, Task{[&] { ++ran; }, [&] { ++dropped; }}).ok());
   }
-  std::thread opener([&] { gate.Open(); });
+  // Let the running task finish only once Shutdown has begun (new work is
+  // refused), so that the queued tasks cannot start first.
+  std::thread opener([&] {
+    while (true) {
+      const absl::Status probe = dispatcher->Reserve("probe", {1, 1000});
+      if (probe.code() == absl::StatusCode::kUnavailable) break;
+      if (probe.ok()) dispatcher->Unreserve("probe");
+      absl::SleepFor(absl::Milliseconds(1));  // poll interval
+    }
+    gate.Open();
+  });
   dispatcher->Shutdown();
   opener.join();
   EXPECT_EQ(ran.load(), 1);  // the running task finished
   EXPECT_EQ(dropped.load(), 3);
   EXPECT_EQ(dispatcher->Submit("f", {1, 10}, Task{[] {}, nullptr}).code(),
             absl::StatusCode::kUnavailable);
+}
+
+TEST_F(DispatcherTest, HigherPriorityStartsFirstAndSamePriorityInSubmissionOrder) {
+  ManualClock clock;  // stands still: no aging
+  Dispatcher dispatcher(1, &probe_, &clock);
+  Gate gate;
+  Block(dispatcher, "f", gate);
+  Recorder rec;
+  const struct {
+    const char* name;
+    v1::Priority priority;
+  } tasks[] = {
+      {"low1", v1::PRIORITY_LOW},          {"normal1", v1::PRIORITY_NORMAL},
+      {"high1", v1::PRIORITY_HIGH},        {"unspecified", v1::PRIORITY_UNSPECIFIED},
+      {"critical", v1::PRIORITY_CRITICAL}, {"high2", v1::PRIORITY_HIGH},
+      {"low2", v1::PRIORITY_LOW},          {"normal2", v1::PRIORITY_NORMAL},
+  };
+  for (const auto& t : tasks) {
+    ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, rec.Record(t.name, t.priority)).ok());
+  }
+  gate.Open();
+  EXPECT_THAT(rec.WaitFor(8), ::testing::ElementsAre("critical", "high1", "high2", "normal1",
+                                                     "unspecified", "normal2", "low1", "low2"));
+}
+
+TEST_F(DispatcherTest, WaitingRaisesPriorityOneLevelPerAgingStep) {
+  ManualClock clock;
+  Dispatcher dispatcher(DispatcherOptions{.threads = 1, .aging_step = absl::Seconds(10)}, &probe_,
+                        &clock);
+  Gate gate;
+  Block(dispatcher, "f", gate);
+  Recorder rec;
+  // Both LOW tasks wait 29 s: one level short of CRITICAL (LOW + 2 = HIGH).
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, rec.Record("old-low", v1::PRIORITY_LOW)).ok());
+  clock.Advance(absl::Seconds(29));
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, rec.Record("critical", v1::PRIORITY_CRITICAL)).ok());
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, rec.Record("high", v1::PRIORITY_HIGH)).ok());
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, rec.Record("normal", v1::PRIORITY_NORMAL)).ok());
+  gate.Open();
+  // Aged to HIGH, the old LOW task ties with the fresh HIGH one and, being
+  // older, goes first; it still yields to CRITICAL and passes NORMAL.
+  EXPECT_THAT(rec.WaitFor(4), ::testing::ElementsAre("critical", "old-low", "high", "normal"));
+}
+
+TEST_F(DispatcherTest, LowPriorityWaitingLongEnoughOvertakesCritical) {
+  ManualClock clock;
+  Dispatcher dispatcher(DispatcherOptions{.threads = 1, .aging_step = absl::Seconds(10)}, &probe_,
+                        &clock);
+  Gate gate;
+  Block(dispatcher, "f", gate);
+  Recorder rec;
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, rec.Record("old-low", v1::PRIORITY_LOW)).ok());
+  clock.Advance(absl::Seconds(30));  // three steps: LOW -> CRITICAL
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, rec.Record("critical", v1::PRIORITY_CRITICAL)).ok());
+  gate.Open();
+  EXPECT_THAT(rec.WaitFor(2), ::testing::ElementsAre("old-low", "critical"));
+}
+
+TEST_F(DispatcherTest, InfiniteAgingStepTurnsAgingOff) {
+  ManualClock clock;
+  Dispatcher dispatcher(DispatcherOptions{.threads = 1, .aging_step = absl::InfiniteDuration()},
+                        &probe_, &clock);
+  Gate gate;
+  Block(dispatcher, "f", gate);
+  Recorder rec;
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, rec.Record("old-low", v1::PRIORITY_LOW)).ok());
+  clock.Advance(absl::Hours(24));
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, rec.Record("normal", v1::PRIORITY_NORMAL)).ok());
+  gate.Open();
+  EXPECT_THAT(rec.WaitFor(2), ::testing::ElementsAre("normal", "old-low"));
+}
+
+TEST_F(DispatcherTest, PrioritiesDoNotBreakFairnessAcrossFunctions) {
+  Dispatcher dispatcher(1, &probe_, Clock::Real());
+  Gate gate;
+  Block(dispatcher, "flood", gate, 10000);
+  Recorder rec;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(
+        dispatcher.Submit("flood", {1, 10000}, rec.Record("flood", v1::PRIORITY_CRITICAL)).ok());
+  }
+  ASSERT_TRUE(dispatcher.Submit("trickle", {1, 10}, rec.Record("trickle", v1::PRIORITY_LOW)).ok());
+  gate.Open();
+  const std::vector<std::string> order = rec.WaitFor(201);
+  const auto pos = std::find(order.begin(), order.end(), "trickle") - order.begin();
+  EXPECT_LE(pos, 1);  // another function's CRITICAL work does not outrank it
+}
+
+TEST_F(DispatcherTest, TotalBoundRefusesAcrossFunctionsAndNamesTheBound) {
+  Dispatcher dispatcher(DispatcherOptions{.threads = 1, .max_queued_total = 3}, &probe_,
+                        Clock::Real());
+  Gate gate;
+  Block(dispatcher, "a", gate);  // running, so not counted as waiting
+  ASSERT_TRUE(dispatcher.Submit("a", {1, 100}, Task{[] {}, nullptr}).ok());
+  ASSERT_TRUE(dispatcher.Reserve("b", {1, 100}).ok());
+  ASSERT_TRUE(dispatcher.Submit("c", {1, 100}, Task{[] {}, nullptr}).ok());
+  EXPECT_EQ(dispatcher.TotalQueued(), 3u);
+
+  const absl::Status full = dispatcher.Submit("d", {1, 100}, Task{[] {}, nullptr});
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(full.message()), ::testing::HasSubstr("across all functions"));
+  const std::optional<absl::Duration> delay = RetryDelayOf(full);
+  ASSERT_TRUE(delay.has_value());
+  EXPECT_GE(*delay, Dispatcher::kMinRetryDelay);
+  EXPECT_LE(*delay, Dispatcher::kMaxRetryDelay);
+  EXPECT_EQ(dispatcher.QueueDepth("d"), 0u);
+
+  // Giving a place back admits one more; recovery work passes the bound.
+  dispatcher.Unreserve("b");
+  EXPECT_TRUE(dispatcher.Submit("d", {1, 100}, Task{[] {}, nullptr}).ok());
+  dispatcher.SubmitUnbounded("e", {1, 100}, Task{[] {}, nullptr});
+  EXPECT_EQ(dispatcher.TotalQueued(), 4u);
+  gate.Open();
+}
+
+TEST_F(DispatcherTest, FullQueueCarriesRetryDelayFromRunTimes) {
+  ManualClock clock;
+  Dispatcher dispatcher(1, &probe_, &clock);
+  // Three tasks that each "run" 2 s on the manual clock teach the estimate.
+  absl::BlockingCounter ran(3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(dispatcher
+                    .Submit("f", {1, 3},
+                            Task{[&] {
+                                   clock.Advance(absl::Seconds(2));
+                                   ran.DecrementCount();
+                                 },
+                                 nullptr})
+                    .ok());
+  }
+  ran.Wait();
+  ASSERT_TRUE(dispatcher.AwaitIdle(absl::Now() + absl::Seconds(10)));
+  Gate gate;
+  Block(dispatcher, "f", gate, 3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(dispatcher.Submit("f", {1, 3}, Task{[] {}, nullptr}).ok());
+  }
+
+  const absl::Status full = dispatcher.Reserve("f", {1, 3});
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(full.message()), ::testing::HasSubstr("\"f\" is full"));
+  const std::optional<absl::Duration> delay = RetryDelayOf(full);
+  ASSERT_TRUE(delay.has_value());
+  // 2 s per task x 3 waiting / concurrency 1.
+  EXPECT_NEAR(absl::ToDoubleSeconds(*delay), 6.0, 0.01);
+
+  // With concurrency 3 the same queue drains three times as fast.
+  const absl::Status wider = dispatcher.Reserve("f", {3, 3});
+  ASSERT_EQ(wider.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NEAR(absl::ToDoubleSeconds(RetryDelayOf(wider).value_or(absl::ZeroDuration())), 2.0, 0.01);
+  gate.Open();
+}
+
+TEST_F(DispatcherTest, FreshFunctionRefusalUsesDefaultRunTime) {
+  Dispatcher dispatcher(1, &probe_, Clock::Real());
+  Gate gate;
+  Block(dispatcher, "f", gate, 1);
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 1}, Task{[] {}, nullptr}).ok());
+  const absl::Status full = dispatcher.Reserve("f", {1, 1});
+  ASSERT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(RetryDelayOf(full), Dispatcher::kDefaultRunTime);  // 1 s x 1 waiting / 1
+  gate.Open();
+}
+
+TEST(RetryDelayEstimateTest, ScalesWithWorkAheadAndClamps) {
+  EXPECT_EQ(Dispatcher::RetryDelayEstimate(absl::Seconds(1), 6, 2), absl::Seconds(3));
+  EXPECT_EQ(Dispatcher::RetryDelayEstimate(absl::Milliseconds(1), 1, 1),
+            Dispatcher::kMinRetryDelay);
+  EXPECT_EQ(Dispatcher::RetryDelayEstimate(absl::Seconds(10), 1000, 1), Dispatcher::kMaxRetryDelay);
+  EXPECT_EQ(Dispatcher::RetryDelayEstimate(absl::Hours(1), size_t{1} << 62, 1),
+            Dispatcher::kMaxRetryDelay);  // no overflow
+  EXPECT_EQ(Dispatcher::RetryDelayEstimate(absl::Seconds(1), 0, 1), Dispatcher::kMinRetryDelay);
+  EXPECT_EQ(Dispatcher::RetryDelayEstimate(absl::Seconds(1), 4, 0), absl::Seconds(4));
+}
+
+TEST(RetryInfoTest, PayloadRoundTripsAndSurvivesInRpcStatus) {
+  absl::Status status = absl::ResourceExhaustedError("full");
+  EXPECT_FALSE(RetryDelayOf(status).has_value());
+  SetRetryDelay(status, absl::Milliseconds(1234));
+  EXPECT_EQ(RetryDelayOf(status), absl::Milliseconds(1234));
+  const google::rpc::Status rpc = RpcStatusOf(status);
+  EXPECT_EQ(rpc.code(), static_cast<int>(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(rpc.message(), "full");
+  EXPECT_EQ(RetryDelayOfDetails(rpc.SerializeAsString()), absl::Milliseconds(1234));
+  EXPECT_FALSE(RetryDelayOfDetails("").has_value());
+  EXPECT_FALSE(RetryDelayOfDetails("\xff\xff garbage").has_value());
+  EXPECT_EQ(RpcStatusOf(absl::NotFoundError("x")).details_size(), 0);
+}
+
+TEST_F(DispatcherTest, CloseDropsQueuedTasksRefusesNewOnesAndLetsRunningOnesFinish) {
+  Dispatcher dispatcher(1, &probe_, Clock::Real());
+  Gate gate;
+  absl::Notification started;
+  std::atomic<int> ran{0}, dropped{0};
+  ASSERT_TRUE(dispatcher
+                  .Submit("f", {1, 10},
+                          Task{[&] {
+                                 started.Notify();
+                                 gate.Wait();
+                                 ++ran;
+                               },
+                               nullptr})
+                  .ok());
+  started.WaitForNotification();
+  ASSERT_TRUE(dispatcher.Reserve("f", {1, 10}).ok());  // submitted after Close
+  std::vector<size_t> depth_seen_by_drop;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(dispatcher
+                    .Submit("f", {1, 10},
+                            Task{[&] { ++ran; },
+                                 [&] {
+                                   // Called outside the lock: calling back in
+                                   // does not deadlock.
+                                   depth_seen_by_drop.push_back(dispatcher.QueueDepth("f"));
+                                   ++dropped;
+                                 }})
+                    .ok());
+  }
+  dispatcher.Close();
+  EXPECT_EQ(dropped.load(), 3);                          // at once, while a task still runs
+  EXPECT_THAT(depth_seen_by_drop, ::testing::Each(1u));  // only the reservation
+
+  const absl::Status refused = dispatcher.Submit("f", {1, 10}, Task{[] {}, nullptr});
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("draining"));
+  EXPECT_EQ(dispatcher.Reserve("g", {1, 10}).code(), absl::StatusCode::kUnavailable);
+  dispatcher.SubmitReserved("f", Task{[&] { ++ran; }, [&] { ++dropped; }});
+  dispatcher.SubmitUnbounded("f", {1, 10}, Task{[&] { ++ran; }, [&] { ++dropped; }});
+  EXPECT_EQ(dropped.load(), 5);
+  EXPECT_EQ(dispatcher.QueueDepth("f"), 0u);
+
+  EXPECT_FALSE(dispatcher.AwaitIdle(absl::Now() + absl::Milliseconds(50)));  // still running
+  gate.Open();
+  EXPECT_TRUE(dispatcher.AwaitIdle(absl::Now() + absl::Seconds(30)));
+  EXPECT_EQ(ran.load(), 1);  // only the task that was running
+  dispatcher.Close();        // idempotent
+  dispatcher.Shutdown();
+  dispatcher.Shutdown();
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_EQ(dropped.load(), 5);
+}
+
+TEST_F(DispatcherTest, AwaitIdleOnIdleDispatcherReturnsAtOnce) {
+  Dispatcher dispatcher(2, &probe_, Clock::Real());
+  EXPECT_TRUE(dispatcher.AwaitIdle(absl::Now()));
+  absl::Notification done;
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 10}, Task{[&] { done.Notify(); }, nullptr}).ok());
+  done.WaitForNotification();
+  EXPECT_TRUE(dispatcher.AwaitIdle(absl::Now() + absl::Seconds(30)));
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 #include "runtime/artifact_store.h"
@@ -29,7 +31,18 @@ class EngineFixture : public ::testing::Test {
     auto artifacts = ArtifactStore::Open(dir_ + "/artifacts");
     ASSERT_TRUE(artifacts.ok()) << artifacts.status();
     artifacts_ = *std::move(artifacts);
-    executors_ = NewRuntimeExecutorFactory({
+    executors_ = MakeExecutors();
+    auto registry =
+        FunctionRegistry::Open(store_.get(), artifacts_.get(), executors_.get(), Clock::Real());
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    registry_ = *std::move(registry);
+    StartEngine();
+  }
+
+  // MakeExecutors returns the executor factory of the engine: the real one,
+  // unless a test replaces it.
+  virtual std::unique_ptr<ExecutorFactory> MakeExecutors() {
+    return NewRuntimeExecutorFactory({
         .worker_binary = testing::BinaryDir() + "/sluice",
         .functions_dir = dir_ + "/functions",
         .cgroup_root = "",
@@ -37,11 +50,6 @@ class EngineFixture : public ::testing::Test {
         .logs = nullptr,
         .pool_events = nullptr,
     });
-    auto registry =
-        FunctionRegistry::Open(store_.get(), artifacts_.get(), executors_.get(), Clock::Real());
-    ASSERT_TRUE(registry.ok()) << registry.status();
-    registry_ = *std::move(registry);
-    StartEngine();
   }
 
   void TearDown() override {
@@ -63,6 +71,59 @@ class EngineFixture : public ::testing::Test {
     service_.reset();
     dispatcher_.reset();
     committer_.reset();
+  }
+
+  absl::StatusOr<SyncResult> InvokeSync(const std::string& function, const std::string& payload,
+                                        absl::Time caller_deadline = absl::InfiniteFuture()) {
+    absl::Notification done;
+    absl::StatusOr<SyncResult> out = absl::UnknownError("not answered");
+    service_->InvokeSync({function, 0, payload, {}}, caller_deadline,
+                         [&](absl::StatusOr<SyncResult> r) {
+                           out = std::move(r);
+                           done.Notify();
+                         });
+    done.WaitForNotification();
+    return out;
+  }
+
+  // InvokeAsyncWith queues `args` and returns the answer.
+  absl::StatusOr<AsyncAccepted> InvokeAsyncWith(InvokeArgs args) {
+    absl::Notification done;
+    absl::StatusOr<AsyncAccepted> out = absl::UnknownError("not answered");
+    service_->InvokeAsync(std::move(args), [&](absl::StatusOr<AsyncAccepted> r) {
+      out = std::move(r);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return out;
+  }
+
+  // InvokeAsync queues `payload` for `function` (metadata k=v) and returns its id.
+  absl::StatusOr<std::string> InvokeAsync(const std::string& function, const std::string& payload) {
+    absl::StatusOr<AsyncAccepted> accepted = InvokeAsyncWith({function, 0, payload, {{"k", "v"}}});
+    if (!accepted.ok()) return accepted.status();
+    return accepted->invocation_id;
+  }
+
+  // AwaitState waits until invocation `id` is in `state`.
+  v1::Invocation AwaitState(const std::string& id, v1::InvocationState state) {
+    v1::Invocation last;
+    EXPECT_TRUE(testing::WaitFor(
+        [&] {
+          auto inv = service_->Get(id);
+          if (!inv.ok()) return false;
+          last = *inv;
+          return inv->state() == state;
+        },
+        absl::Seconds(20)))
+        << id << " is " << v1::InvocationState_Name(last.state());
+    return last;
+  }
+
+  static std::vector<v1::InvocationState> States(const v1::Invocation& inv) {
+    std::vector<v1::InvocationState> states;
+    for (const auto& change : inv.timeline()) states.push_back(change.state());
+    return states;
   }
 
   // Deploy deploys example function `example` as `name` with `spec` fields.

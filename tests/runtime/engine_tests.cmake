@@ -7,3 +7,6 @@ sluice_test(invocation_service_test ${CMAKE_CURRENT_LIST_DIR}/invocation_service
 sluice_test(timer_queue_test ${CMAKE_CURRENT_LIST_DIR}/timer_queue_test.cc sluice_runtime)
 add_dependencies(function_registry_test echo fail sleep sluice)
 add_dependencies(invocation_service_test echo fail sleep crash sluice)
+sluice_test(async_engine_test ${CMAKE_CURRENT_LIST_DIR}/async_engine_test.cc
+  sluice_runtime sluice_test_support)
+add_dependencies(async_engine_test echo fail flaky crash progress sleep sluice)

@@ -16,6 +16,10 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "monitoring/store_probe.h"
+#include "prometheus/client_metric.h"
+#include "prometheus/metric_family.h"
+#include "prometheus/registry.h"
 #include "runtime/memory_store.h"
 #include "runtime/store.h"
 
@@ -78,6 +82,14 @@ class GatedStore : public Store {
   }
   absl::Status ForEachUnfinished(const std::function<void(const v1::Invocation&)>& fn) override {
     return inner_->ForEachUnfinished(fn);
+  }
+  absl::StatusOr<std::vector<v1::Invocation>> ScanInvocations(const std::string& after_id,
+                                                              size_t limit) override {
+    return inner_->ScanInvocations(after_id, limit);
+  }
+  absl::StatusOr<std::string> GetIdempotencyKey(const std::string& function,
+                                                const std::string& key) override {
+    return inner_->GetIdempotencyKey(function, key);
   }
 
  private:
@@ -286,6 +298,67 @@ TEST(GroupCommitterTest, EmptyBatchSucceedsWithoutCommitting) {
   EXPECT_TRUE(committer.CommitAndWait(WriteBatch()).ok());
   EXPECT_EQ(committer.commits(), 0u);
   EXPECT_TRUE(committer.CommitAndWait(BatchFor(0)).ok());
+  EXPECT_EQ(committer.commits(), 1u);
+}
+
+// CounterValue returns the value of the unlabelled counter `name`, or -1.
+double CounterValue(const prometheus::Registry& registry, const std::string& name) {
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name == name && family.metric.size() == 1) return family.metric[0].counter.value;
+  }
+  return -1;
+}
+
+// HistogramCount returns the sample count of the unlabelled histogram `name`.
+uint64_t HistogramCount(const prometheus::Registry& registry, const std::string& name) {
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name == name && family.metric.size() == 1) {
+      return family.metric[0].histogram.sample_count;
+    }
+  }
+  return 0;
+}
+
+TEST(GroupCommitterTest, ProbeCountsCommitsAndMergedBatches) {
+  constexpr int kQueued = 10;
+  prometheus::Registry registry;
+  StoreProbe probe(registry);
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GatedStore gated(store.get());
+  Outcomes outcomes;
+  {
+    GroupCommitter committer(&gated, &probe);
+    committer.Submit(BatchFor(0), outcomes.Callback(0));
+    ASSERT_TRUE(gated.WaitForFirstCommit());
+    for (int n = 1; n <= kQueued; ++n) committer.Submit(BatchFor(n), outcomes.Callback(n));
+    gated.OpenGate();
+    ASSERT_TRUE(outcomes.WaitFor(kQueued + 1)) << outcomes.count() << " done";
+    // An empty batch commits nothing and is not counted.
+    EXPECT_TRUE(committer.CommitAndWait(WriteBatch()).ok());
+  }
+
+  // Round one: batch 0 alone; round two: the kQueued batches queued behind it.
+  EXPECT_EQ(CounterValue(registry, "sluice_store_commits_total"), 2);
+  EXPECT_EQ(CounterValue(registry, "sluice_store_batches_total"), kQueued + 1);
+  EXPECT_EQ(HistogramCount(registry, "sluice_store_commit_seconds"), 2u);
+}
+
+TEST(GroupCommitterTest, ProbeCountsFailedCommitsToo) {
+  prometheus::Registry registry;
+  StoreProbe probe(registry);
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GatedStore gated(store.get(), absl::UnavailableError("disk gone"));
+  gated.OpenGate();
+  GroupCommitter committer(&gated, &probe);
+  EXPECT_EQ(committer.CommitAndWait(BatchFor(1)).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(CounterValue(registry, "sluice_store_commits_total"), 1);
+  EXPECT_EQ(CounterValue(registry, "sluice_store_batches_total"), 1);
+}
+
+TEST(GroupCommitterTest, NullProbeIsAllowed) {
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GroupCommitter committer(store.get(), nullptr);
+  EXPECT_TRUE(committer.CommitAndWait(BatchFor(1)).ok());
   EXPECT_EQ(committer.commits(), 1u);
 }
 

@@ -14,53 +14,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class InvocationServiceTest : public EngineFixture {
- protected:
-  absl::StatusOr<SyncResult> InvokeSync(const std::string& function, const std::string& payload,
-                                        absl::Time caller_deadline = absl::InfiniteFuture()) {
-    absl::Notification done;
-    absl::StatusOr<SyncResult> out = absl::UnknownError("not answered");
-    service_->InvokeSync({function, 0, payload, {}}, caller_deadline,
-                         [&](absl::StatusOr<SyncResult> r) {
-                           out = std::move(r);
-                           done.Notify();
-                         });
-    done.WaitForNotification();
-    return out;
-  }
-
-  absl::StatusOr<std::string> InvokeAsync(const std::string& function, const std::string& payload) {
-    absl::Notification done;
-    absl::StatusOr<std::string> out = absl::UnknownError("not answered");
-    service_->InvokeAsync({function, 0, payload, {{"k", "v"}}}, [&](absl::StatusOr<std::string> r) {
-      out = std::move(r);
-      done.Notify();
-    });
-    done.WaitForNotification();
-    return out;
-  }
-
-  // AwaitState waits until invocation `id` is in `state`.
-  v1::Invocation AwaitState(const std::string& id, v1::InvocationState state) {
-    v1::Invocation last;
-    EXPECT_TRUE(testing::WaitFor(
-        [&] {
-          auto inv = service_->Get(id);
-          if (!inv.ok()) return false;
-          last = *inv;
-          return inv->state() == state;
-        },
-        absl::Seconds(20)))
-        << id << " is " << v1::InvocationState_Name(last.state());
-    return last;
-  }
-
-  static std::vector<v1::InvocationState> States(const v1::Invocation& inv) {
-    std::vector<v1::InvocationState> states;
-    for (const auto& change : inv.timeline()) states.push_back(change.state());
-    return states;
-  }
-};
+using InvocationServiceTest = EngineFixture;
 
 v1::FunctionSpec WithTimeout(absl::Duration timeout, uint32_t concurrency = 4,
                              uint32_t max_queue = 1000) {
@@ -138,7 +92,7 @@ TEST_F(InvocationServiceTest, AsyncInvocationRunsAndKeepsItsTimeline) {
   EXPECT_EQ(done.version(), 1u);
   EXPECT_EQ(done.metadata().at("k"), "v");
   EXPECT_THAT(States(done), ElementsAre(v1::PENDING, v1::RUNNING, v1::SUCCEEDED));
-  EXPECT_EQ(done.timeline(1).reason(), "attempt 1 started");
+  EXPECT_EQ(done.timeline(1).reason(), "attempt 1 of 3 started");
   // The finished record is durable in the store, not only in memory.
   auto stored = store_->GetInvocation(*id);
   ASSERT_TRUE(stored.ok());
@@ -239,6 +193,8 @@ TEST_F(InvocationServiceTest, RecoverRunsPendingAndRerunsRunningAsANewAttempt) {
   pending.set_function("echo");
   pending.set_state(v1::PENDING);
   pending.set_payload("p");
+  *pending.mutable_created_at() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
   pending.add_timeline()->set_state(v1::PENDING);
   v1::Invocation running = pending;
   running.set_id("inv_000000000002bbbbbbbbbbbbbbbb");
@@ -260,7 +216,9 @@ TEST_F(InvocationServiceTest, RecoverRunsPendingAndRerunsRunningAsANewAttempt) {
   EXPECT_EQ(r.attempt(), 2u);
   EXPECT_THAT(States(r),
               ElementsAre(v1::PENDING, v1::RUNNING, v1::PENDING, v1::RUNNING, v1::SUCCEEDED));
-  EXPECT_THAT(r.timeline(2).reason(), HasSubstr("restarted during attempt 1"));
+  // The lost lease counts as a failed attempt.
+  EXPECT_THAT(r.timeline(2).reason(), HasSubstr("attempt 1 lost its lease"));
+  EXPECT_THAT(r.timeline(2).reason(), HasSubstr("attempt 2 of 3"));
 }
 
 TEST_F(InvocationServiceTest, DeletedFunctionFailsItsQueuedInvocations) {

@@ -8,8 +8,10 @@
 #include <regex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -17,6 +19,7 @@
 namespace sluice {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr char kNext[] = "/2018-06-01/runtime/invocation/next";
@@ -28,6 +31,29 @@ std::string ResponsePath(const std::string& id) {
 std::string ErrorPath(const std::string& id) {
   return absl::StrCat("/2018-06-01/runtime/invocation/", id, "/error");
 }
+
+std::string ProgressPath(const std::string& id) {
+  return absl::StrCat("/2018-06-01/runtime/invocation/", id, "/progress");
+}
+
+// ProgressRecorder keeps every report passed to on_progress. Thread-safe.
+class ProgressRecorder {
+ public:
+  std::function<void(uint32_t, const std::string&)> Callback() {
+    return [this](uint32_t percent, const std::string& message) {
+      absl::MutexLock lock(&mu_);
+      reports_.push_back({percent, message});
+    };
+  }
+  std::vector<ProgressReport> reports() const {
+    absl::MutexLock lock(&mu_);
+    return reports_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<ProgressReport> reports_ ABSL_GUARDED_BY(mu_);
+};
 
 ExecutionRequest MakeRequest(const std::string& id, const std::string& payload,
                              absl::Duration timeout = absl::Seconds(30)) {
@@ -356,6 +382,109 @@ TEST_F(RuntimeApiServerTest, StopUnblocksAPendingNext) {
   EXPECT_EQ(got->status, 500);
   ExecutionResult after = server_->Invoke(MakeRequest("inv-late", "{}"), [] { return false; });
   EXPECT_EQ(after.error_type, kWorkerUnavailableError);
+}
+
+TEST_F(RuntimeApiServerTest, ProgressIsPassedOnInOrderBeforeTheResult) {
+  ProgressRecorder recorder;
+  ExecutionRequest request = MakeRequest("inv-progress", "{}");
+  request.on_progress = recorder.Callback();
+  auto result = InvokeAsync(request);
+  ASSERT_TRUE(Next());
+  const std::pair<const char*, ProgressReport> posts[] = {
+      {R"({"percent": 10, "message": "reading"})", {10, "reading"}},
+      {R"({"percent": 60.7, "message": "resizing \u00e9"})", {60, "resizing \xc3\xa9"}},
+      {R"({"percent": 250})", {100, ""}},
+  };
+  for (const auto& [body, expected] : posts) {
+    httplib::Result posted = Client()->Post(ProgressPath("inv-progress"), body, "application/json");
+    ASSERT_TRUE(posted);
+    EXPECT_EQ(posted->status, 202) << posted->body;
+    EXPECT_EQ(posted->body, R"({"status":"OK"})");
+  }
+  ASSERT_EQ(Client()->Post(ResponsePath("inv-progress"), "done", "text/plain")->status, 202);
+  ExecutionResult got = result.get();
+  EXPECT_TRUE(got.ok);
+  EXPECT_THAT(recorder.reports(), ElementsAre(posts[0].second, posts[1].second, posts[2].second));
+  EXPECT_TRUE(server_->usable());
+}
+
+TEST_F(RuntimeApiServerTest, ProgressReachesTheCallerWhileTheFunctionRuns) {
+  // Only a report passed on before the response can cancel the invocation.
+  ExecutionRequest request = MakeRequest("inv-live", "{}");
+  auto cancel = std::make_shared<CancelFlag>();
+  request.cancel = cancel;
+  request.on_progress = [cancel](uint32_t, const std::string&) { cancel->Cancel(); };
+  auto result = InvokeAsync(request);
+  ASSERT_TRUE(Next());
+  ASSERT_EQ(
+      Client()->Post(ProgressPath("inv-live"), R"({"percent": 1})", "application/json")->status,
+      202);
+  EXPECT_EQ(result.get().error_type, kCancelledError);
+}
+
+TEST_F(RuntimeApiServerTest, OversizedProgressMessageIsCut) {
+  // The fixture's payload limit is below this body; take the default one.
+  server_ = std::make_unique<RuntimeApiServer>(RuntimeApiOptions{.function_name = "thumbnail"});
+  ASSERT_TRUE(server_->Start().ok());
+  ProgressRecorder recorder;
+  ExecutionRequest request = MakeRequest("inv-long", "{}");
+  request.on_progress = recorder.Callback();
+  auto result = InvokeAsync(request);
+  ASSERT_TRUE(Next());
+  const std::string body =
+      absl::StrCat(R"({"percent": 5, "message": ")", std::string(3000, 'm'), R"("})");
+  ASSERT_EQ(Client()->Post(ProgressPath("inv-long"), body, "application/json")->status, 202);
+  ASSERT_EQ(Client()->Post(ResponsePath("inv-long"), "done", "text/plain")->status, 202);
+  ASSERT_TRUE(result.get().ok);
+  EXPECT_THAT(recorder.reports(),
+              ElementsAre(ProgressReport{5, std::string(kMaxProgressMessageBytes, 'm')}));
+}
+
+TEST_F(RuntimeApiServerTest, ProgressForAnUnknownOrAnsweredIdIsRefusedButHarmless) {
+  ProgressRecorder recorder;
+  ExecutionRequest request = MakeRequest("inv-real", "{}");
+  request.on_progress = recorder.Callback();
+  auto result = InvokeAsync(request);
+  ASSERT_TRUE(Next());
+  httplib::Result unknown =
+      Client()->Post(ProgressPath("inv-other"), R"({"percent": 1})", "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400);
+  EXPECT_THAT(unknown->body, HasSubstr("InvalidRequestID"));
+  ASSERT_EQ(Client()->Post(ResponsePath("inv-real"), "done", "text/plain")->status, 202);
+  ExecutionResult got = result.get();
+  EXPECT_TRUE(got.ok);
+  EXPECT_EQ(got.output, "done");
+  httplib::Result late =
+      Client()->Post(ProgressPath("inv-real"), R"({"percent": 2})", "application/json");
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->status, 400);
+  EXPECT_THAT(late->body, HasSubstr("InvalidStateTransition"));
+  EXPECT_TRUE(recorder.reports().empty());
+  EXPECT_TRUE(server_->usable());
+}
+
+TEST_F(RuntimeApiServerTest, MalformedProgressIsRefusedButHarmless) {
+  ProgressRecorder recorder;
+  ExecutionRequest request = MakeRequest("inv-bad", "{}");
+  request.on_progress = recorder.Callback();
+  auto result = InvokeAsync(request);
+  ASSERT_TRUE(Next());
+  for (const char* body : {"not json", R"({"message": "no percent"})", R"({"percent": -1})",
+                           R"({"percent": "50"})", R"({"percent": 5, "message": 7})"}) {
+    httplib::Result posted = Client()->Post(ProgressPath("inv-bad"), body, "application/json");
+    ASSERT_TRUE(posted);
+    EXPECT_EQ(posted->status, 400) << body;
+    EXPECT_THAT(posted->body, HasSubstr("InvalidRequest")) << body;
+  }
+  httplib::Result huge =
+      Client()->Post(ProgressPath("inv-bad"), std::string(100 * 1024, ' '), "application/json");
+  ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->status, 413);
+  ASSERT_EQ(Client()->Post(ResponsePath("inv-bad"), "done", "text/plain")->status, 202);
+  EXPECT_TRUE(result.get().ok);
+  EXPECT_TRUE(recorder.reports().empty());
+  EXPECT_TRUE(server_->usable());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -19,12 +20,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/bundle.h"
+#include "runtime/progress.h"
 #include "tests/support/server_process.h"
 
 namespace sluice {
 namespace {
 
 using ::testing::AllOf;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using ::testing::UnorderedElementsAre;
@@ -306,6 +309,43 @@ done
   EXPECT_EQ(result.error_type, kUnhandledError);
   EXPECT_EQ(result.error_message, "oops, not json");
   EXPECT_TRUE(worker->Reusable());
+}
+
+TEST_F(LambdaWorkerTest, ProgressPostedByTheBootstrapReachesTheCallerInOrder) {
+  // The Sluice extension: POST /invocation/{id}/progress, then the answer.
+  const std::string root = RootFromScript(R"sh(
+while true; do
+  next event.json
+  for step in 1 2 3 4; do
+    curl -sS -f -o /dev/null -H 'Content-Type: application/json' \
+      --data-binary "{\"percent\": $((step * 25)), \"message\": \"step $step of 4\"}" \
+      "$API/invocation/$ID/progress"
+  done
+  big=$(head -c 2000 /dev/zero | tr '\0' 'z')
+  curl -sS -f -o /dev/null --data-binary "{\"percent\": 100, \"message\": \"$big\"}" \
+    "$API/invocation/$ID/progress"
+  curl -sS -o /dev/null --data-binary '"done"' "$API/invocation/$ID/response"
+done
+)sh");
+  std::unique_ptr<LambdaWorker> worker = StartOrDie(Options(root));
+  ASSERT_NE(worker, nullptr);
+  for (int run = 0; run < 2; ++run) {
+    std::vector<std::pair<uint32_t, std::string>> reports;
+    ExecutionRequest request = Request(absl::StrCat("progress-", run), "{}");
+    request.on_progress = [&reports](uint32_t percent, const std::string& message) {
+      reports.emplace_back(percent, message);  // on the thread calling Run
+    };
+    ExecutionResult result = worker->Run(request);
+    ASSERT_TRUE(result.ok) << result.error_type << ": " << result.error_message;
+    EXPECT_EQ(result.output, R"("done")");
+    EXPECT_THAT(reports, ElementsAre(std::pair<uint32_t, std::string>{25, "step 1 of 4"},
+                                     std::pair<uint32_t, std::string>{50, "step 2 of 4"},
+                                     std::pair<uint32_t, std::string>{75, "step 3 of 4"},
+                                     std::pair<uint32_t, std::string>{100, "step 4 of 4"},
+                                     std::pair<uint32_t, std::string>{
+                                         100, std::string(kMaxProgressMessageBytes, 'z')}));
+    EXPECT_TRUE(worker->Reusable());
+  }
 }
 
 TEST_F(LambdaWorkerTest, OversizedResponseFailsAndMakesTheWorkerUnusable) {

@@ -119,6 +119,90 @@ TEST(ParseManifestTest, ParsesEveryRuntimeAndWorkerField) {
   EXPECT_EQ(echo.max_open_files(), 0u);
 }
 
+constexpr char kRetriesAndDestinations[] = R"yaml(
+functions:
+  - name: resize
+    runtime: native
+    artifact: libresize.so
+    retry:
+      max_attempts: 5
+      initial_backoff: 500ms
+      max_backoff: 1m
+      multiplier: 1.5
+      retry_on: [function-error, crash, timeout, lease-lost]
+    max_event_age: 1h
+    on_success: notify
+    on_failure: alert
+  - name: notify
+    runtime: native
+    artifact: libnotify.so
+    retry: {max_attempts: 1}
+  - name: alert
+    runtime: native
+    artifact: libalert.so
+)yaml";
+
+TEST(ParseManifestTest, ParsesRetryPolicyMaxEventAgeAndDestinations) {
+  absl::StatusOr<std::vector<ManifestEntry>> entries =
+      ParseManifest(kRetriesAndDestinations, "/srv/app");
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 3u);
+
+  const v1::FunctionSpec& resize = (*entries)[0].spec;
+  ASSERT_TRUE(resize.has_retry());
+  const v1::RetryPolicy& retry = resize.retry();
+  EXPECT_EQ(retry.max_attempts(), 5u);
+  EXPECT_EQ(retry.initial_backoff().seconds(), 0);
+  EXPECT_EQ(retry.initial_backoff().nanos(), 500000000);
+  EXPECT_EQ(retry.max_backoff().seconds(), 60);
+  EXPECT_DOUBLE_EQ(retry.multiplier(), 1.5);
+  ASSERT_EQ(retry.retry_on_size(), 4);
+  EXPECT_EQ(retry.retry_on(0), v1::RETRY_ON_FUNCTION_ERROR);
+  EXPECT_EQ(retry.retry_on(1), v1::RETRY_ON_CRASH);
+  EXPECT_EQ(retry.retry_on(2), v1::RETRY_ON_TIMEOUT);
+  EXPECT_EQ(retry.retry_on(3), v1::RETRY_ON_LEASE_LOST);
+  EXPECT_EQ(resize.max_event_age().seconds(), 3600);
+  EXPECT_EQ(resize.on_success(), "notify");
+  EXPECT_EQ(resize.on_failure(), "alert");
+
+  // Retry fields left out keep their proto defaults (the server's defaults).
+  const v1::RetryPolicy& notify = (*entries)[1].spec.retry();
+  EXPECT_EQ(notify.max_attempts(), 1u);
+  EXPECT_FALSE(notify.has_initial_backoff());
+  EXPECT_FALSE(notify.has_max_backoff());
+  EXPECT_EQ(notify.multiplier(), 0);
+  EXPECT_TRUE(notify.retry_on().empty());
+
+  const v1::FunctionSpec& alert = (*entries)[2].spec;
+  EXPECT_FALSE(alert.has_retry());
+  EXPECT_FALSE(alert.has_max_event_age());
+  EXPECT_EQ(alert.on_success(), "");
+  EXPECT_EQ(alert.on_failure(), "");
+}
+
+TEST(ParseManifestTest, IntegerMultiplierAndEmptyRetryOnList) {
+  absl::StatusOr<std::vector<ManifestEntry>> entries = ParseManifest(
+      "functions:\n  - {name: a, runtime: native, artifact: a.so, retry: {multiplier: 3, "
+      "retry_on: []}}\n",
+      "");
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  EXPECT_DOUBLE_EQ((*entries)[0].spec.retry().multiplier(), 3.0);
+  EXPECT_TRUE((*entries)[0].spec.retry().retry_on().empty());
+}
+
+TEST(RetryOnNamesTest, NamesAndValuesRoundTrip) {
+  for (const v1::RetryOn outcome : {v1::RETRY_ON_FUNCTION_ERROR, v1::RETRY_ON_CRASH,
+                                    v1::RETRY_ON_TIMEOUT, v1::RETRY_ON_LEASE_LOST}) {
+    const std::optional<std::string_view> name = RetryOnNameOf(outcome);
+    ASSERT_TRUE(name.has_value()) << outcome;
+    EXPECT_EQ(RetryOnFromName(*name), outcome);
+  }
+  EXPECT_EQ(RetryOnNameOf(v1::RETRY_ON_LEASE_LOST), "lease-lost");
+  EXPECT_EQ(RetryOnNameOf(v1::RETRY_ON_UNSPECIFIED), std::nullopt);
+  EXPECT_EQ(RetryOnFromName("function_error"), std::nullopt);
+  EXPECT_EQ(RetryOnFromName("Crash"), std::nullopt);
+}
+
 TEST(RuntimeNamesTest, NamesAndValuesRoundTrip) {
   for (const v1::Runtime runtime : {v1::RUNTIME_NATIVE, v1::RUNTIME_LAMBDA, v1::RUNTIME_EXEC}) {
     const std::optional<std::string_view> name = RuntimeNameOf(runtime);
@@ -169,6 +253,11 @@ INSTANTIATE_TEST_SUITE_P(
                     "functions[1].timeout: \"10x\" is not a duration (use 500ms, 10s, 1m)"},
         BadManifest{"functions:\n  - {runtime: native, artifact: a.so}\n",
                     "functions[0].name: missing"},
+        BadManifest{std::string("functions:\n") + kGood +
+                        "  - {name: resize, runtime: native, artifact: r.so, "
+                        "retry: {max_attempts: 0}}\n",
+                    "functions[1].retry.max_attempts: \"0\" is not a positive integer, in "
+                    "function \"resize\""},
         BadManifest{std::string("functions:\n") + kGood +
                         "  - {name: b, runtime: native, artifact: b.so}\n"
                         "  - {name: c, runtime: native, artifact: c.so, concurrncy: 3}\n",
@@ -259,6 +348,66 @@ INSTANTIATE_TEST_SUITE_P(
                     "functions[0].env.A: has no value"},
         BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, env: {A=B: c}}\n",
                     "functions[0].env: \"A=B\" is not a valid variable name"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: 3}\n",
+                    "functions[0].retry: must be a mapping of retry fields (max_attempts, "
+                    "initial_backoff, max_backoff, multiplier, retry_on), not a single value"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: }\n",
+                    "functions[0].retry: must be a mapping of retry fields"},
+        BadManifest{std::string("functions:\n") + kGood +
+                        "  - {name: b, runtime: native, artifact: b.so, retry: {attempts: 3}}\n",
+                    "functions[1].retry: unknown key \"attempts\""},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{max_attempts: 0}}\n",
+                    "functions[0].retry.max_attempts: \"0\" is not a positive integer"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{max_attempts: many}}\n",
+                    "functions[0].retry.max_attempts: \"many\" is not a positive integer"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{initial_backoff: 5}}\n",
+                    "functions[0].retry.initial_backoff: \"5\" is not a duration (use 500ms, 10s, "
+                    "1m)"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{max_backoff: 0s}}\n",
+                    "functions[0].retry.max_backoff: \"0s\" must be a positive, finite duration"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{multiplier: double}}\n",
+                    "functions[0].retry.multiplier: \"double\" is not a positive number"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{multiplier: 0}}\n",
+                    "functions[0].retry.multiplier: \"0\" is not a positive number"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{multiplier: nan}}\n",
+                    "functions[0].retry.multiplier: \"nan\" is not a positive number"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{retry_on: crash}}\n",
+                    "functions[0].retry.retry_on: must be a list of outcomes (function-error, "
+                    "crash, timeout or lease-lost), not a single value"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{retry_on: [crash, oom]}}\n",
+                    "functions[0].retry.retry_on[1]: \"oom\" is not an outcome (use "
+                    "function-error, crash, timeout or lease-lost)"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{retry_on: [crash, crash]}}\n",
+                    "functions[0].retry.retry_on[1]: \"crash\" appears twice"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{retry_on: [[crash]]}}\n",
+                    "functions[0].retry.retry_on[0]: must be a single value, not a list"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, retry: "
+                    "{max_attempts: 2, max_attempts: 3}}\n",
+                    "functions[0].retry: key \"max_attempts\" appears twice"},
+        BadManifest{
+            "functions:\n  - {name: a, runtime: native, artifact: a.so, max_event_age: 1d}\n",
+            "functions[0].max_event_age: \"1d\" is not a duration (use 500ms, 10s, 1m)"},
+        BadManifest{
+            "functions:\n  - {name: a, runtime: native, artifact: a.so, max_event_age: -1h}\n",
+            "functions[0].max_event_age: \"-1h\" must be a positive, finite duration"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, on_success: ''}\n",
+                    "functions[0].on_success: must not be empty"},
+        BadManifest{
+            "functions:\n  - {name: a, runtime: native, artifact: a.so, on_failure: [b, c]}\n",
+            "functions[0].on_failure: must be a single value, not a list"},
+        BadManifest{"functions:\n  - {name: a, runtime: native, artifact: a.so, on_error: b}\n",
+                    "functions[0]: unknown key \"on_error\""},
         BadManifest{"functions:\n  - {name: a, name: b, runtime: native, artifact: a.so}\n",
                     "functions[0]: key \"name\" appears twice"},
         BadManifest{"functions:\n  - echo\n",
@@ -313,6 +462,19 @@ TEST_F(LoadManifestTest, ErrorsStartWithThePath) {
   EXPECT_EQ(entries.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(entries.status().message()),
               StartsWith(path + ": functions[0]: unknown key \"x\""));
+}
+
+TEST_F(LoadManifestTest, RetryErrorsNameTheFileAndField) {
+  const std::string path =
+      Write("deploy/retry.yaml",
+            "functions:\n  - name: a\n    runtime: native\n    artifact: a.so\n"
+            "    retry:\n      max_backoff: soon\n");
+  absl::StatusOr<std::vector<ManifestEntry>> entries = LoadManifest(path);
+  EXPECT_EQ(entries.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(entries.status().message()),
+            path +
+                ": functions[0].retry.max_backoff: \"soon\" is not a duration (use 500ms, "
+                "10s, 1m), in function \"a\"");
 }
 
 TEST_F(LoadManifestTest, DirectoryIsInvalidArgument) {

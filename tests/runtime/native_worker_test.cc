@@ -2,18 +2,41 @@
 
 #include <signal.h>
 
+#include <functional>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/function_spec.h"
+#include "runtime/progress.h"
 #include "tests/support/server_process.h"
 
 namespace sluice {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+
+// ProgressRecorder keeps every report passed to on_progress. Thread-safe.
+class ProgressRecorder {
+ public:
+  std::function<void(uint32_t, const std::string&)> Callback() {
+    return [this](uint32_t percent, const std::string& message) {
+      absl::MutexLock lock(&mu_);
+      reports_.push_back({percent, message});
+    };
+  }
+  std::vector<ProgressReport> reports() const {
+    absl::MutexLock lock(&mu_);
+    return reports_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<ProgressReport> reports_ ABSL_GUARDED_BY(mu_);
+};
 
 class RecordingSink final : public LogSink {
  public:
@@ -129,6 +152,112 @@ TEST(NativeWorkerTest, OutputIsTaggedWithTheAttempt) {
     EXPECT_EQ(line.function, "crash");
     EXPECT_EQ(line.version, 1u);
   }
+}
+
+TEST(NativeWorkerTest, ProgressArrivesInOrderBeforeTheResult) {
+  auto worker = NativeWorker::Start(Options("progress"));
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  for (int run = 0; run < 2; ++run) {  // a warm worker reports again
+    ProgressRecorder recorder;
+    ExecutionRequest request = Request("5");
+    request.on_progress = recorder.Callback();
+    const ExecutionResult r = (*worker)->Run(request);
+    ASSERT_TRUE(r.ok) << r.error_type << ": " << r.error_message;
+    EXPECT_EQ(r.output, "done");
+    EXPECT_THAT(recorder.reports(),
+                ElementsAre(ProgressReport{25, "step 1 of 4"}, ProgressReport{50, "step 2 of 4"},
+                            ProgressReport{75, "step 3 of 4"}, ProgressReport{100, "step 4 of 4"}));
+  }
+  EXPECT_TRUE((*worker)->Reusable());
+}
+
+TEST(NativeWorkerTest, ProgressReachesTheCallerWhileTheAttemptRuns) {
+  NativeWorkerOptions options = Options("progress");
+  options.artifact_path = testing::ExamplePath("progress_test_function");
+  auto worker = NativeWorker::Start(options);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  // "wait" reports once and then runs until stopped: only a report passed on
+  // while it runs can trigger the cancellation that ends it.
+  auto cancel = std::make_shared<CancelFlag>();
+  ProgressRecorder recorder;
+  ExecutionRequest request = Request("wait", absl::Seconds(60));
+  request.cancel = cancel;
+  request.on_progress = [&recorder, cancel](uint32_t percent, const std::string& message) {
+    recorder.Callback()(percent, message);
+    cancel->Cancel();
+  };
+  const ExecutionResult r = (*worker)->Run(request);
+  EXPECT_EQ(r.error_type, "Cancelled");
+  EXPECT_THAT(recorder.reports(), ElementsAre(ProgressReport{50, "waiting"}));
+}
+
+TEST(NativeWorkerTest, OversizedMessageIsCutInTheWorker) {
+  NativeWorkerOptions options = Options("progress");
+  options.artifact_path = testing::ExamplePath("progress_test_function");
+  auto worker = NativeWorker::Start(options);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ProgressRecorder recorder;
+  ExecutionRequest request = Request("big");
+  request.on_progress = recorder.Callback();
+  ASSERT_TRUE((*worker)->Run(request).ok);
+  EXPECT_THAT(recorder.reports(),
+              ElementsAre(ProgressReport{100, std::string(kMaxProgressMessageBytes, 'x')}));
+}
+
+TEST(NativeWorkerTest, AFloodIsCoalescedAndTheLastReportArrives) {
+  NativeWorkerOptions options = Options("progress");
+  options.artifact_path = testing::ExamplePath("progress_test_function");
+  auto worker = NativeWorker::Start(options);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ProgressRecorder recorder;
+  ExecutionRequest request = Request("flood");
+  request.on_progress = recorder.Callback();
+  ASSERT_TRUE((*worker)->Run(request).ok);
+  const std::vector<ProgressReport> reports = recorder.reports();
+  ASSERT_GE(reports.size(), static_cast<size_t>(ProgressThrottle::kDefaultBurst));
+  EXPECT_LT(reports.size(), 200u);
+  EXPECT_EQ(reports.front(), (ProgressReport{0, "report 0"}));
+  EXPECT_EQ(reports.back(), (ProgressReport{99, "report 999"}));
+  EXPECT_TRUE((*worker)->Reusable());
+}
+
+TEST(NativeWorkerTest, CrashAfterProgressIsStillACrash) {
+  auto worker = NativeWorker::Start(Options("flaky"));
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ProgressRecorder recorder;
+  ExecutionRequest request = Request("1");
+  request.metadata = {{"crash", "1"}};
+  request.on_progress = recorder.Callback();
+  const ExecutionResult r = (*worker)->Run(request);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error_type, "Crash");
+  EXPECT_THAT(r.error_message, HasSubstr("SIGABRT"));
+  EXPECT_THAT(recorder.reports(), ElementsAre(ProgressReport{0, "attempt 1"}));
+  EXPECT_FALSE((*worker)->Reusable());
+}
+
+TEST(NativeWorkerTest, FlakyFailsItsFirstAttemptsThenSucceeds) {
+  auto worker = NativeWorker::Start(Options("flaky"));
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  for (uint32_t attempt = 1; attempt <= 3; ++attempt) {
+    ExecutionRequest request = Request("2");
+    request.attempt = attempt;
+    const ExecutionResult r = (*worker)->Run(request);
+    if (attempt <= 2) {
+      EXPECT_FALSE(r.ok);
+      EXPECT_EQ(r.error_type, "Flaky");
+      EXPECT_EQ(r.error_message, "attempt " + std::to_string(attempt) + " failed on purpose");
+    } else {
+      ASSERT_TRUE(r.ok) << r.error_type << ": " << r.error_message;
+      EXPECT_EQ(r.output, "ok after 3 attempts");
+    }
+  }
+  ExecutionRequest always = Request("always");
+  always.attempt = 100;
+  EXPECT_EQ((*worker)->Run(always).error_type, "Flaky");
+  EXPECT_EQ((*worker)->Run(Request("")).output, "ok after 1 attempts");
+  EXPECT_EQ((*worker)->Run(Request("two")).error_type, "InvalidInput");
+  EXPECT_TRUE((*worker)->Reusable());
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -109,6 +110,10 @@ class Query {
     filter_.limit = limit;
     return *this;
   }
+  Query& DeadLettered() {
+    filter_.dead_lettered = true;
+    return *this;
+  }
   const InvocationFilter& filter() const { return filter_; }
 
  private:
@@ -159,6 +164,19 @@ class StoreConformanceTest : public testing::Test {
         store_->ListInvocations(query.filter());
     EXPECT_TRUE(invocations.ok()) << invocations.status();
     return invocations.ok() ? IdsOf(*invocations) : std::vector<std::string>{};
+  }
+
+  std::vector<std::string> Scan(const std::string& after_id, size_t limit) {
+    absl::StatusOr<std::vector<v1::Invocation>> invocations =
+        store_->ScanInvocations(after_id, limit);
+    EXPECT_TRUE(invocations.ok()) << invocations.status();
+    return invocations.ok() ? IdsOf(*invocations) : std::vector<std::string>{};
+  }
+
+  // KeyOf returns the id (function, key) maps to, or "<code>" on error.
+  std::string KeyOf(const std::string& function, const std::string& key) {
+    absl::StatusOr<std::string> id = store_->GetIdempotencyKey(function, key);
+    return id.ok() ? *id : absl::StrCat("<", absl::StatusCodeToString(id.status().code()), ">");
   }
 
   std::vector<std::string> Unfinished() {
@@ -419,6 +437,173 @@ TYPED_TEST(StoreConformanceTest, RejectsNamesAndIdsThatCannotBeKeys) {
   EXPECT_EQ(this->store_->Commit(batch).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TYPED_TEST(StoreConformanceTest, ListInvocationsFiltersDeadLetteredWithFunctionAndState) {
+  std::vector<v1::Invocation> invocations = {
+      MakeInvocation(1, "a", v1::FAILED),    MakeInvocation(2, "a", v1::FAILED),
+      MakeInvocation(3, "b", v1::FAILED),    MakeInvocation(4, "a", v1::SUCCEEDED),
+      MakeInvocation(5, "a", v1::CANCELLED), MakeInvocation(6, "a", v1::FAILED)};
+  for (int index : {0, 2, 4, 5}) invocations[index].set_dead_lettered(true);
+  this->PutInvocations(invocations);
+
+  EXPECT_THAT(this->List(Query().DeadLettered()),
+              ElementsAre(InvocationId(6), InvocationId(5), InvocationId(3), InvocationId(1)));
+  EXPECT_THAT(this->List(Query().DeadLettered().Function("a")),
+              ElementsAre(InvocationId(6), InvocationId(5), InvocationId(1)));
+  EXPECT_THAT(this->List(Query().DeadLettered().Function("a").State(v1::FAILED)),
+              ElementsAre(InvocationId(6), InvocationId(1)));
+  EXPECT_THAT(this->List(Query().DeadLettered().Function("a").State(v1::FAILED).Limit(1)),
+              ElementsAre(InvocationId(6)));
+  EXPECT_THAT(this->List(Query().DeadLettered().Before(InvocationId(5)).Limit(1)),
+              ElementsAre(InvocationId(3)));
+  EXPECT_THAT(this->List(Query().DeadLettered().State(v1::SUCCEEDED)), IsEmpty());
+  // Without the flag, dead-lettered and other invocations alike.
+  EXPECT_THAT(this->List(Query().Function("a").State(v1::FAILED)),
+              ElementsAre(InvocationId(6), InvocationId(2), InvocationId(1)));
+
+  // Redriving clears the flag.
+  v1::Invocation redriven = invocations[0];
+  redriven.set_state(v1::PENDING);
+  redriven.set_dead_lettered(false);
+  this->PutInvocations({redriven});
+  EXPECT_THAT(this->List(Query().DeadLettered().Function("a")),
+              ElementsAre(InvocationId(6), InvocationId(5)));
+}
+
+TYPED_TEST(StoreConformanceTest, ScanInvocationsPagesOldestFirst) {
+  // Inserted out of order, with every state: the scan filters nothing.
+  this->PutInvocations({MakeInvocation(4, "a", v1::PENDING), MakeInvocation(2, "b", v1::SUCCEEDED),
+                        MakeInvocation(5, "a", v1::RUNNING), MakeInvocation(1, "a", v1::FAILED),
+                        MakeInvocation(3, "c", v1::CANCELLED)});
+
+  EXPECT_THAT(this->Scan("", 2), ElementsAre(InvocationId(1), InvocationId(2)));
+  EXPECT_THAT(this->Scan(InvocationId(2), 2), ElementsAre(InvocationId(3), InvocationId(4)));
+  EXPECT_THAT(this->Scan(InvocationId(4), 2), ElementsAre(InvocationId(5)));
+  EXPECT_THAT(this->Scan(InvocationId(5), 2), IsEmpty());
+  EXPECT_THAT(this->Scan("", 100), ::testing::SizeIs(5));
+  EXPECT_THAT(this->Scan("", 0), IsEmpty());
+  // after_id need not name a stored invocation.
+  EXPECT_THAT(this->Scan(InvocationId(2) + "0", 2), ElementsAre(InvocationId(3), InvocationId(4)));
+  EXPECT_THAT(this->Scan("inv_", 1), ElementsAre(InvocationId(1)));
+  EXPECT_THAT(this->Scan("inw_", 1), IsEmpty());
+
+  // Whole invocations, as stored.
+  absl::StatusOr<std::vector<v1::Invocation>> first = this->store_->ScanInvocations("", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].SerializeAsString(),
+            MakeInvocation(1, "a", v1::FAILED).SerializeAsString());
+
+  // Deleted invocations are skipped.
+  WriteBatch batch;
+  batch.DeleteInvocation(InvocationId(3));
+  ASSERT_TRUE(this->store_->Commit(batch).ok());
+  EXPECT_THAT(this->Scan(InvocationId(2), 2), ElementsAre(InvocationId(4), InvocationId(5)));
+}
+
+TYPED_TEST(StoreConformanceTest, IdempotencyKeyMapsReplacesAndDeletes) {
+  EXPECT_EQ(this->KeyOf("a", "order-1"), "<NOT_FOUND>");
+
+  WriteBatch put;
+  put.PutIdempotencyKey("a", "order-1", InvocationId(1));
+  put.PutIdempotencyKey("b", "order-1", InvocationId(2));
+  ASSERT_TRUE(this->store_->Commit(put).ok());
+  EXPECT_EQ(this->KeyOf("a", "order-1"), InvocationId(1));
+  EXPECT_EQ(this->KeyOf("b", "order-1"), InvocationId(2));
+  EXPECT_EQ(this->KeyOf("a", "order-2"), "<NOT_FOUND>");
+  EXPECT_EQ(this->KeyOf("c", "order-1"), "<NOT_FOUND>");
+
+  WriteBatch replace;
+  replace.PutIdempotencyKey("a", "order-1", InvocationId(3));
+  ASSERT_TRUE(this->store_->Commit(replace).ok());
+  EXPECT_EQ(this->KeyOf("a", "order-1"), InvocationId(3));
+
+  WriteBatch remove;
+  remove.DeleteIdempotencyKey("a", "order-1");
+  remove.DeleteIdempotencyKey("a", "never-there");
+  ASSERT_TRUE(this->store_->Commit(remove).ok());
+  EXPECT_EQ(this->KeyOf("a", "order-1"), "<NOT_FOUND>");
+  EXPECT_EQ(this->KeyOf("b", "order-1"), InvocationId(2));
+
+  // Keys are not invocations.
+  EXPECT_THAT(this->List(Query()), IsEmpty());
+  EXPECT_THAT(this->Scan("", 10), IsEmpty());
+}
+
+TYPED_TEST(StoreConformanceTest, IdempotencyKeyWritesApplyInBatchOrder) {
+  WriteBatch batch;
+  batch.PutIdempotencyKey("a", "k", InvocationId(1));
+  batch.DeleteIdempotencyKey("a", "k");
+  batch.PutIdempotencyKey("a", "j", InvocationId(1));
+  batch.PutIdempotencyKey("a", "j", InvocationId(2));
+  ASSERT_TRUE(this->store_->Commit(batch).ok());
+  EXPECT_EQ(this->KeyOf("a", "k"), "<NOT_FOUND>");
+  EXPECT_EQ(this->KeyOf("a", "j"), InvocationId(2));
+}
+
+TYPED_TEST(StoreConformanceTest, IdempotencyKeysAreArbitraryBytesThatNeverCollide) {
+  // Pairs that would share a key if the key were joined to the function
+  // naively, and keys with separators, NUL, high bytes, and the 256-byte
+  // maximum.
+  const std::vector<std::pair<std::string, std::string>> pairs = {{"a", "b/c"},
+                                                                  {"a", "b"},
+                                                                  {"a", "/"},
+                                                                  {"a", "//"},
+                                                                  {"ab", "c"},
+                                                                  {"a", "bc"},
+                                                                  {"a", "b/"},
+                                                                  {"a-b", "c"},
+                                                                  {"a", "-b/c"},
+                                                                  {"a", std::string("x\0y", 3)},
+                                                                  {"a", std::string("x\0", 2)},
+                                                                  {"a", "x"},
+                                                                  {"a", "\xff\xfe"},
+                                                                  {"a", std::string(256, 'k')},
+                                                                  {"a", std::string(255, 'k')}};
+  WriteBatch batch;
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    batch.PutIdempotencyKey(pairs[i].first, pairs[i].second, InvocationId(static_cast<int>(i)));
+  }
+  ASSERT_TRUE(this->store_->Commit(batch).ok());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    EXPECT_EQ(this->KeyOf(pairs[i].first, pairs[i].second), InvocationId(static_cast<int>(i))) << i;
+  }
+  EXPECT_EQ(this->KeyOf("a", "b/c/"), "<NOT_FOUND>");
+  EXPECT_EQ(this->KeyOf("a", std::string("x\0z", 3)), "<NOT_FOUND>");
+
+  // Deleting one leaves every other.
+  WriteBatch remove;
+  remove.DeleteIdempotencyKey("a", "b");
+  ASSERT_TRUE(this->store_->Commit(remove).ok());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const bool removed = pairs[i] == std::make_pair(std::string("a"), std::string("b"));
+    EXPECT_EQ(this->KeyOf(pairs[i].first, pairs[i].second),
+              removed ? "<NOT_FOUND>" : InvocationId(static_cast<int>(i)))
+        << i;
+  }
+}
+
+TYPED_TEST(StoreConformanceTest, RejectsMalformedIdempotencyKeyWritesWhole) {
+  const struct {
+    std::string function, key, id;
+  } cases[] = {{"", "k", "id"}, {"a/b", "k", "id"}, {"a", "", "id"}, {"a", "k", ""}};
+  for (const auto& c : cases) {
+    WriteBatch put;
+    put.PutInvocation(MakeInvocation(1, "a", v1::PENDING));
+    put.PutIdempotencyKey(c.function, c.key, c.id);
+    EXPECT_EQ(this->store_->Commit(put).code(), absl::StatusCode::kInvalidArgument)
+        << c.function << " " << c.key << " " << c.id;
+    if (!c.id.empty()) {
+      WriteBatch remove;
+      remove.DeleteIdempotencyKey(c.function, c.key);
+      EXPECT_EQ(this->store_->Commit(remove).code(), absl::StatusCode::kInvalidArgument)
+          << c.function << " " << c.key;
+    }
+  }
+  EXPECT_EQ(this->store_->GetInvocation(InvocationId(1)).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->KeyOf("a", "k"), "<NOT_FOUND>");
+}
+
 TYPED_TEST(StoreConformanceTest, EmptyBatchCommits) {
   EXPECT_TRUE(this->store_->Commit(WriteBatch()).ok());
 }
@@ -497,6 +682,65 @@ TEST_F(RocksDbStoreTest, DataSurvivesCloseAndReopen) {
                   })
                   .ok());
   EXPECT_THAT(unfinished, ElementsAre(InvocationId(1)));
+}
+
+TEST_F(RocksDbStoreTest, IdempotencyKeysSurviveCloseAndReopen) {
+  {
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(DbPath());
+    ASSERT_TRUE(store.ok()) << store.status();
+    WriteBatch batch;
+    batch.PutIdempotencyKey("echo", "k/1", InvocationId(1));
+    batch.PutIdempotencyKey("echo", "k", InvocationId(2));
+    batch.PutIdempotencyKey("echo", "gone", InvocationId(3));
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+    WriteBatch remove;
+    remove.DeleteIdempotencyKey("echo", "gone");
+    ASSERT_TRUE((*store)->Commit(remove).ok());
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(DbPath());
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<std::string> id = (*store)->GetIdempotencyKey("echo", "k/1");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id, InvocationId(1));
+  id = (*store)->GetIdempotencyKey("echo", "k");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id, InvocationId(2));
+  EXPECT_EQ((*store)->GetIdempotencyKey("echo", "gone").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// Incompressible returns `size` pseudo-random bytes drawn from `seed`, so that
+// RocksDB's block compression cannot shrink them.
+std::string Incompressible(size_t size, uint64_t seed) {
+  std::string bytes(size, '\0');
+  uint64_t state = seed * 0x9e3779b97f4a7c15u + 1;
+  for (char& byte : bytes) {
+    state = state * 6364136223846793005u + 1442695040888963407u;
+    byte = static_cast<char>(state >> 56);
+  }
+  return bytes;
+}
+
+TEST_F(RocksDbStoreTest, LiveBytesShrinkAfterDeletesAndCompaction) {
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> store = OpenRocksDbStore(DbPath());
+  ASSERT_TRUE(store.ok()) << store.status();
+  constexpr int kInvocations = 2000;
+  WriteBatch put;
+  for (int n = 0; n < kInvocations; ++n) {
+    v1::Invocation invocation = MakeInvocation(n, "echo", v1::SUCCEEDED);
+    invocation.set_payload(Incompressible(1000, n));
+    put.PutInvocation(invocation);
+  }
+  ASSERT_TRUE((*store)->Commit(put).ok());
+  ASSERT_TRUE((*store)->CompactAll().ok());
+  const uint64_t full = (*store)->ApproximateLiveBytes();
+  EXPECT_GE(full, uint64_t{kInvocations} * 1000);
+
+  WriteBatch remove;
+  for (int n = 0; n < kInvocations; ++n) remove.DeleteInvocation(InvocationId(n));
+  ASSERT_TRUE((*store)->Commit(remove).ok());
+  ASSERT_TRUE((*store)->CompactAll().ok());
+  EXPECT_LT((*store)->ApproximateLiveBytes(), full / 10);
 }
 
 TEST_F(RocksDbStoreTest, SecondOpenOfTheSameDirIsFailedPrecondition) {

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,11 @@ class ServerProcess {
   void Kill();
   // Stop sends SIGTERM and returns the exit status from waitpid.
   int Stop();
+  // Signal sends `signal` to the server and returns at once.
+  void Signal(int signal);
+  // Wait reaps the server and returns its wait status, or nullopt if it is
+  // still running after `timeout`.
+  std::optional<int> Wait(absl::Duration timeout);
 
  private:
   ServerProcess() = default;

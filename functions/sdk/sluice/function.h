@@ -14,6 +14,15 @@
  * The shared object needs no symbols from the host: every host service is
  * reached through `inv->host_api`, so the ABI is stable across compilers and
  * standard libraries. C++ authors use the wrapper in sluice/function.hpp.
+ *
+ * Compatibility: the host fills `inv->abi_version` with its own
+ * SLUICE_ABI_VERSION. Later versions only append members to the structures
+ * below, so a function built against an older header runs on a newer host,
+ * and the sluice_* helpers check `inv->abi_version` before using a member the
+ * host may lack, so a function built against a newer header runs on an older
+ * host (progress reports are then dropped).
+ *
+ * Versions: 1 set_output, set_error, is_cancelled; 2 adds report_progress.
  */
 #ifndef SLUICE_FUNCTION_H_
 #define SLUICE_FUNCTION_H_
@@ -25,8 +34,12 @@
 extern "C" {
 #endif
 
-/* Bumped on any incompatible change of the structures below. */
-#define SLUICE_ABI_VERSION 1
+/* Bumped whenever the structures below change (members are only appended). */
+#define SLUICE_ABI_VERSION 2
+
+/* The longest progress message kept, in bytes; longer ones are cut at a
+ * UTF-8 character boundary. */
+#define SLUICE_MAX_PROGRESS_MESSAGE_BYTES 1024
 
 #define SLUICE_EXPORT __attribute__((visibility("default")))
 
@@ -46,6 +59,15 @@ typedef struct sluice_host_api {
   /* Non-zero once the invocation was cancelled or its deadline passed; a
    * long-running function should poll it and return early. */
   int (*is_cancelled)(void* host);
+  /* ABI 2. Reports how far the attempt got: `percent` (values over 100 count
+   * as 100) and a NUL-terminated message (may be NULL for none; copied; cut
+   * to SLUICE_MAX_PROGRESS_MESSAGE_BYTES; bytes that are not UTF-8 are
+   * replaced). Callers see the latest report with the invocation. Reports may
+   * be coalesced when they come faster than the host passes them on (a burst
+   * of a few dozen is passed on as is), but the last report of an attempt is
+   * always passed on before its result. Cheap; may be called from any thread
+   * during the call. Use it through sluice_report_progress(). */
+  void (*report_progress)(void* host, uint32_t percent, const char* message);
 } sluice_host_api;
 
 /* One attempt of one invocation. */
@@ -79,6 +101,14 @@ static inline void sluice_set_error(const sluice_invocation* inv, const char* ty
 
 static inline int sluice_is_cancelled(const sluice_invocation* inv) {
   return inv->host_api->is_cancelled(inv->host);
+}
+
+/* Reports progress (see sluice_host_api.report_progress). Does nothing on a
+ * host older than ABI 2. */
+static inline void sluice_report_progress(const sluice_invocation* inv, uint32_t percent,
+                                          const char* message) {
+  if (inv->abi_version < 2 || inv->host_api->report_progress == NULL) return;
+  inv->host_api->report_progress(inv->host, percent, message);
 }
 
 /* Returns the value of metadata `key`, or NULL. */

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <string>
 #include <string_view>
@@ -33,12 +34,25 @@ class Context {
   std::string_view invocation_id() const { return inv_->invocation_id; }
   std::string_view function_name() const { return inv_->function_name; }
   uint64_t function_version() const { return inv_->function_version; }
+  // 1 for the first attempt; a retry of the same invocation counts up.
   uint32_t attempt() const { return inv_->attempt; }
+  // The host's SLUICE_ABI_VERSION (may be older than the header's).
+  uint32_t abi_version() const { return inv_->abi_version; }
   std::chrono::system_clock::time_point deadline() const {
     return std::chrono::system_clock::time_point(std::chrono::milliseconds(inv_->deadline_unix_ms));
   }
   // True once the invocation was cancelled or its deadline passed.
   bool cancelled() const { return sluice_is_cancelled(inv_) != 0; }
+  // ReportProgress tells callers how far the attempt got: `percent` (over
+  // 100 counts as 100) and a short message (cut to
+  // SLUICE_MAX_PROGRESS_MESSAGE_BYTES bytes; empty for none). Reports may be
+  // coalesced when they come faster than the host passes them on; the last
+  // one before the handler returns is always delivered. Does nothing on a
+  // host older than ABI 2. Thread-safe during the call.
+  void ReportProgress(uint32_t percent, std::string_view message = {}) const {
+    const std::string text(message.substr(0, SLUICE_MAX_PROGRESS_MESSAGE_BYTES + 4));
+    sluice_report_progress(inv_, percent, text.c_str());
+  }
   // The caller's metadata value for `key`, or empty.
   std::string_view metadata(const char* key) const {
     const char* v = sluice_metadata(inv_, key);

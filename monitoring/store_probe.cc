@@ -1,0 +1,60 @@
+// StoreProbe implementation: four unlabelled series, each resolved once at
+// construction so that events take no family lock.
+#include "monitoring/store_probe.h"
+
+#include <algorithm>
+
+#include "monitoring/buckets.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/histogram.h"
+
+namespace sluice {
+
+// The series; owned by the registry, which keeps them at one address.
+struct StoreProbe::Metrics {
+  explicit Metrics(prometheus::Registry& registry)
+      : commit_seconds(prometheus::BuildHistogram()
+                           .Name("sluice_store_commit_seconds")
+                           .Help("Time of each synced commit to the store, one per group commit.")
+                           .Register(registry)
+                           .Add({}, LatencyBuckets())),
+        commits(prometheus::BuildCounter()
+                    .Name("sluice_store_commits_total")
+                    .Help("Synced commits (fsyncs) to the store, one per group commit.")
+                    .Register(registry)
+                    .Add({})),
+        batches(prometheus::BuildCounter()
+                    .Name("sluice_store_batches_total")
+                    .Help("Write batches merged into store commits; divided by "
+                          "sluice_store_commits_total, the group-commit factor.")
+                    .Register(registry)
+                    .Add({})),
+        retention_deleted(prometheus::BuildCounter()
+                              .Name("sluice_retention_deleted_total")
+                              .Help("Finished invocations deleted by retention after their TTL.")
+                              .Register(registry)
+                              .Add({})) {}
+
+  prometheus::Histogram& commit_seconds;
+  prometheus::Counter& commits;
+  prometheus::Counter& batches;
+  prometheus::Counter& retention_deleted;
+};
+
+StoreProbe::StoreProbe(prometheus::Registry& registry)
+    : metrics_(std::make_unique<Metrics>(registry)) {}
+
+StoreProbe::~StoreProbe() = default;
+
+void StoreProbe::OnCommit(absl::Duration duration, size_t batches) {
+  metrics_->commit_seconds.Observe(absl::ToDoubleSeconds(std::max(duration, absl::ZeroDuration())));
+  metrics_->commits.Increment();
+  metrics_->batches.Increment(static_cast<double>(batches));
+}
+
+void StoreProbe::OnRetentionDeleted(size_t count) {
+  if (count > 0) metrics_->retention_deleted.Increment(static_cast<double>(count));
+}
+
+}  // namespace sluice
