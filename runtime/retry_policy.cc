@@ -48,9 +48,9 @@ absl::Status NormalizeRetryPolicy(v1::RetryPolicy& policy, const std::string& fi
   }
   const absl::Duration max = DurationOf(policy.max_backoff());
   if (max < initial || max > kMaxMaxBackoff) {
-    return Invalid(absl::StrCat(field, ".max_backoff"),
-                   absl::StrCat(absl::FormatDuration(max), " is outside ",
-                                Range(initial, kMaxMaxBackoff)));
+    return Invalid(
+        absl::StrCat(field, ".max_backoff"),
+        absl::StrCat(absl::FormatDuration(max), " is outside ", Range(initial, kMaxMaxBackoff)));
   }
   if (policy.multiplier() == 0) policy.set_multiplier(kDefaultMultiplier);
   if (!(policy.multiplier() >= 1.0 && policy.multiplier() <= kMaxMultiplier)) {
@@ -72,7 +72,8 @@ absl::StatusOr<v1::RetryPolicy> MergeRetryPolicy(const v1::RetryPolicy& base,
                                                  const std::string& field) {
   v1::RetryPolicy merged = base;
   if (override.max_attempts() != 0) merged.set_max_attempts(override.max_attempts());
-  if (override.has_initial_backoff()) *merged.mutable_initial_backoff() = override.initial_backoff();
+  if (override.has_initial_backoff())
+    *merged.mutable_initial_backoff() = override.initial_backoff();
   if (override.has_max_backoff()) *merged.mutable_max_backoff() = override.max_backoff();
   if (override.multiplier() != 0) merged.set_multiplier(override.multiplier());
   if (override.retry_on_size() > 0) *merged.mutable_retry_on() = override.retry_on();

@@ -34,7 +34,9 @@ class AsyncApiTest : public testing::ServerTest {
   v1::Invocation AwaitState(const std::string& id, v1::InvocationState state) {
     v1::Invocation inv;
     EXPECT_TRUE(testing::WaitFor(
-        [&] { return testing::GetInvocation(*invocations_, id, &inv).ok() && inv.state() == state; },
+        [&] {
+          return testing::GetInvocation(*invocations_, id, &inv).ok() && inv.state() == state;
+        },
         absl::Seconds(30)))
         << id << " is " << v1::InvocationState_Name(inv.state());
     return inv;
@@ -104,9 +106,9 @@ TEST_F(AsyncApiTest, DeadLettersAreListedAndRedriven) {
   redrive.set_function("fail");
   v1::RedriveResponse redriven;
   ASSERT_TRUE(invocations_->Redrive(&redrive_context, redrive, &redriven).ok());
-  EXPECT_EQ(std::set<std::string>(redriven.invocation_ids().begin(),
-                                  redriven.invocation_ids().end()),
-            failed);
+  EXPECT_EQ(
+      std::set<std::string>(redriven.invocation_ids().begin(), redriven.invocation_ids().end()),
+      failed);
   for (const std::string& id : failed) AwaitState(id, v1::FAILED);
 
   grpc::ClientContext bad_context;

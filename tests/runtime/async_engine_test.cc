@@ -227,7 +227,10 @@ TEST_F(AsyncEngineTest, DestinationsReceiveTheRecordWithTheParentAndTrace) {
   fail_spec.set_on_failure("sink");
   Deploy("fail", "fail", fail_spec);
 
-  InvokeArgs traced{"echo", 0, "hello", {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}};
+  InvokeArgs traced{"echo",
+                    0,
+                    "hello",
+                    {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}};
   auto ok = InvokeAsyncWith(traced);
   ASSERT_TRUE(ok.ok());
   auto failed = InvokeAsync("fail", "boom");
