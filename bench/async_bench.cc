@@ -48,12 +48,18 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/bench_util.h"
 #include "grpcpp/grpcpp.h"
 #include "sluice/v1/functions.grpc.pb.h"
 #include "sluice/v1/invocations.grpc.pb.h"
+#include "tests/support/server_process.h"
 
 namespace sluice {
 namespace {
+
+using bench::BuildDir;
+using bench::Median;
+using testing::HttpGet;
 
 // The echo function's concurrency: enough workers to keep a 2-core machine
 // busy without starting a process per outstanding call.
@@ -66,18 +72,6 @@ struct Args {
   int concurrency = 64;
   int e2e_count = 5000;
 };
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-std::string BuildDir() {
-  char path[4096];
-  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-  return std::filesystem::path(std::string(path, n > 0 ? n : 0)).parent_path().parent_path();
-}
 
 [[noreturn]] void Die(const std::string& message) {
   std::fprintf(stderr, "async_bench: %s\n", message.c_str());
@@ -126,35 +120,6 @@ class BareServer {
 
 // ---------------------------------------------------------------------------
 // The real server: a `sluice serve` child process.
-
-// HttpGet fetches http://127.0.0.1:`port``path` and returns the body.
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return absl::InternalError("socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return absl::UnavailableError(absl::StrCat("cannot connect to port ", port));
-  }
-  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return absl::UnavailableError("short write");
-  }
-  std::string response;
-  char buf[16384];
-  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) response.append(buf, n);
-  close(fd);
-  const size_t body = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos ||
-      response.find(" 200 ") > response.find("\r\n")) {
-    return absl::UnavailableError("bad HTTP response");
-  }
-  return response.substr(body + 4);
-}
 
 // Metrics is one scrape of a Prometheus text exposition.
 class Metrics {
@@ -246,6 +211,16 @@ class SluiceServer {
   }
 
   std::string address() const { return absl::StrCat("127.0.0.1:", grpc_port_); }
+
+  // RssMib is the server's resident memory (VmRSS) in MiB, or -1.
+  double RssMib() const {
+    std::ifstream status(absl::StrCat("/proc/", pid_, "/status"));
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+    }
+    return -1;
+  }
 
   Metrics Scrape() const {
     absl::StatusOr<std::string> text = HttpGet(metrics_port_, "/metrics");
@@ -527,11 +502,16 @@ int Main(const Args& args) {
       batches_per_commit, e2e_rates, e2e_enqueue_rates, e2e_seconds;
   double acked_total = Read(sluice).finished;
   uint64_t sluice_errors = 0;
+  const double idle_rss = sluice.RssMib();
+  double loaded_rss = idle_rss;
   for (int r = 0; r < args.rounds; ++r) {
     const Round b = Drive(bare_channel, args, nullptr);
     bare_rates.push_back(b.acks_per_second);
 
     const Round s = Drive(sluice_channel, args, [&] { return Read(sluice); });
+    // Right after the window the queue still holds what was acknowledged
+    // faster than it ran: the loaded footprint.
+    loaded_rss = std::max(loaded_rss, sluice.RssMib());
     sluice_rates.push_back(s.acks_per_second);
     sluice_errors += s.errors;
     acked_total += s.total_acks;
@@ -584,6 +564,10 @@ int Main(const Args& args) {
               batch_rates.empty() ? "n/a" : Fmt(Median(batch_rates)).c_str(),
               batches_per_commit.empty() ? "n/a" : Fmt(Median(batches_per_commit), 2).c_str());
   std::printf("sluice errors during rounds: %lu\n", sluice_errors);
+  std::printf(
+      "sluice resident memory: %.1f MiB idle (echo deployed), %.1f MiB at most right "
+      "after a round\n",
+      idle_rss, loaded_rss);
   std::printf(
       "\nend to end, %d invocations per round (medians): enqueued at %.0f/s, all SUCCEEDED "
       "after %.2fs: %.0f invocations/s (%.3fx the bare ack rate)\n",

@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "bench/bench_util.h"
 #include "runtime/executor_factory.h"
 #include "runtime/function_spec.h"
 #include "runtime/native_worker.h"
@@ -30,22 +31,14 @@
 namespace sluice {
 namespace {
 
+using bench::BuildDir;
+using bench::Median;
+
 struct Args {
   int rounds = 7;
   int calls = 2000;
   int starts = 30;
 };
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-std::string BuildDir() {
-  char path[4096];
-  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-  return std::filesystem::path(std::string(path, n > 0 ? n : 0)).parent_path().parent_path();
-}
 
 // PerCall times `calls` calls of `call` and returns microseconds per call.
 double PerCall(int calls, const std::function<void()>& call) {

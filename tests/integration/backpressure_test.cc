@@ -24,6 +24,8 @@
 namespace sluice {
 namespace {
 
+using testing::InvokeAsync;
+
 using ::testing::HasSubstr;
 
 class BackpressureTest : public testing::ServerTest {
@@ -36,19 +38,6 @@ class BackpressureTest : public testing::ServerTest {
     v1::DeployResponse deployed;
     const grpc::Status s = testing::DeployExample(*functions_, name, "sleep", &deployed, spec);
     ASSERT_TRUE(s.ok()) << s.error_message();
-  }
-
-  grpc::Status InvokeAsync(v1::Invocations::Stub& stub, const std::string& function,
-                           const std::string& payload, std::string* id = nullptr) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    v1::InvokeRequest request;
-    request.set_function(function);
-    request.set_payload(payload);
-    v1::InvokeAsyncResponse response;
-    grpc::Status s = stub.InvokeAsync(&context, request, &response);
-    if (id != nullptr) *id = response.invocation_id();
-    return s;
   }
 
   // WaitState waits until invocation `id` is in `state`.

@@ -53,6 +53,21 @@ inline grpc::Status GetInvocation(v1::Invocations::Stub& stub, const std::string
   return stub.Get(&context, request, out);
 }
 
+// InvokeAsync queues `payload` for `function` (30 s deadline); `*id`, when
+// given, gets the invocation id.
+inline grpc::Status InvokeAsync(v1::Invocations::Stub& stub, const std::string& function,
+                                const std::string& payload, std::string* id = nullptr) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::InvokeRequest request;
+  request.set_function(function);
+  request.set_payload(payload);
+  v1::InvokeAsyncResponse response;
+  grpc::Status s = stub.InvokeAsync(&context, request, &response);
+  if (id != nullptr) *id = response.invocation_id();
+  return s;
+}
+
 // ServerTest runs one real `sluice serve` per test, with its own data dir,
 // and gRPC stubs to it. Subclasses may pass extra serve flags.
 class ServerTest : public ::testing::Test {

@@ -18,6 +18,8 @@
 namespace sluice {
 namespace {
 
+using testing::InvokeAsync;
+
 constexpr int kThreads = 4;         // the server's executor threads
 constexpr int kFloodCount = 10000;  // flood invocations
 constexpr int kTrickleCount = 20;   // trickle invocations
@@ -56,19 +58,6 @@ absl::Duration Percentile(std::vector<absl::Duration> v, double p) {
 class FairnessTest : public testing::ServerTest {
  protected:
   FairnessTest() : ServerTest({"--executor-threads", std::to_string(kThreads)}) {}
-
-  grpc::Status InvokeAsync(v1::Invocations::Stub& stub, const std::string& function,
-                           const std::string& payload, std::string* id) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    v1::InvokeRequest request;
-    request.set_function(function);
-    request.set_payload(payload);
-    v1::InvokeAsyncResponse response;
-    grpc::Status s = stub.InvokeAsync(&context, request, &response);
-    *id = response.invocation_id();
-    return s;
-  }
 
   // WaitSucceeded waits until every invocation in `ids` finished, expects
   // SUCCEEDED, and returns their queue waits.

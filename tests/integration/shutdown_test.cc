@@ -37,15 +37,7 @@ class ShutdownTest : public ::testing::Test {
   static grpc::Status InvokeAsync(ServerProcess& server, const std::string& payload,
                                   std::string* id) {
     auto stub = v1::Invocations::NewStub(server.Channel());
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    v1::InvokeRequest request;
-    request.set_function("sleep");
-    request.set_payload(payload);
-    v1::InvokeAsyncResponse response;
-    grpc::Status s = stub->InvokeAsync(&context, request, &response);
-    *id = response.invocation_id();
-    return s;
+    return testing::InvokeAsync(*stub, "sleep", payload, id);
   }
 
   static v1::Invocation AwaitState(ServerProcess& server, const std::string& id,

@@ -14,9 +14,12 @@
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 #include "runtime/retry_info.h"
+#include "tests/support/manual_clock.h"
 
 namespace sluice {
 namespace {
+
+using testing::ManualClock;
 
 // Gate blocks tasks until opened.
 class Gate {
@@ -33,23 +36,6 @@ class Gate {
  private:
   absl::Mutex mu_;
   bool open_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-// ManualClock stands still until advanced. Thread-safe.
-class ManualClock final : public Clock {
- public:
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1'700'000'000);
 };
 
 // Recorder collects task names in the order they ran.

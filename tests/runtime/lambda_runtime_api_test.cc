@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/runtime/progress_recorder.h"
 
 namespace sluice {
 namespace {
@@ -35,25 +36,6 @@ std::string ErrorPath(const std::string& id) {
 std::string ProgressPath(const std::string& id) {
   return absl::StrCat("/2018-06-01/runtime/invocation/", id, "/progress");
 }
-
-// ProgressRecorder keeps every report passed to on_progress. Thread-safe.
-class ProgressRecorder {
- public:
-  std::function<void(uint32_t, const std::string&)> Callback() {
-    return [this](uint32_t percent, const std::string& message) {
-      absl::MutexLock lock(&mu_);
-      reports_.push_back({percent, message});
-    };
-  }
-  std::vector<ProgressReport> reports() const {
-    absl::MutexLock lock(&mu_);
-    return reports_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<ProgressReport> reports_ ABSL_GUARDED_BY(mu_);
-};
 
 ExecutionRequest MakeRequest(const std::string& id, const std::string& payload,
                              absl::Duration timeout = absl::Seconds(30)) {

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "runtime/function_spec.h"
 #include "runtime/progress.h"
+#include "tests/runtime/progress_recorder.h"
 #include "tests/support/server_process.h"
 
 namespace sluice {
@@ -18,25 +19,6 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-// ProgressRecorder keeps every report passed to on_progress. Thread-safe.
-class ProgressRecorder {
- public:
-  std::function<void(uint32_t, const std::string&)> Callback() {
-    return [this](uint32_t percent, const std::string& message) {
-      absl::MutexLock lock(&mu_);
-      reports_.push_back({percent, message});
-    };
-  }
-  std::vector<ProgressReport> reports() const {
-    absl::MutexLock lock(&mu_);
-    return reports_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<ProgressReport> reports_ ABSL_GUARDED_BY(mu_);
-};
 
 class RecordingSink final : public LogSink {
  public:

@@ -32,30 +32,16 @@
 #include "runtime/memory_store.h"
 #include "runtime/rocksdb_store.h"
 #include "runtime/store.h"
+#include "tests/support/manual_clock.h"
 
 namespace sluice {
 namespace {
 
+using testing::ManualClock;
+
 using ::testing::ElementsAre;
 
 const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
-
-// ManualClock stands still until set or advanced. Thread-safe.
-class ManualClock final : public Clock {
- public:
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = kStart;
-};
 
 // CountingStore forwards to another Store and counts the invocations that
 // ScanInvocations returned. Thread-safe.
@@ -103,7 +89,7 @@ class CountingStore final : public Store {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = testing::TempDir() + "/retention_test_XXXXXX";
+    std::string pattern = ::testing::TempDir() + "/retention_test_XXXXXX";
     if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
   }
   ~TempDir() {
@@ -182,7 +168,7 @@ double CounterValue(const prometheus::Registry& registry, const std::string& nam
 }
 
 template <typename Factory>
-class RetentionTest : public testing::Test {
+class RetentionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<Store>> store = factory_.Open();
