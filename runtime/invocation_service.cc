@@ -337,6 +337,7 @@ void InvocationService::Record(v1::Invocation record,
       done(error);
       return;
     }
+    MarkDurable(record);
     watchers_->Publish(record);
     dispatcher_->SubmitReserved(name,
                                 Task{[this, id, name] { RunAsync(id, name); }, nullptr, priority});
@@ -479,7 +480,15 @@ void InvocationService::OnProgress(const std::string& id, uint32_t attempt, uint
     progress->set_message(message);
     *progress->mutable_time() = ToProto(clock_->Now());
     progress->set_attempt(attempt);
-    snapshot = record;
+    // Watchers see the durable state with the new progress; before the
+    // attempt's start is durable there is nothing to show yet.
+    const std::optional<v1::Invocation>& committed = it->second.committed;
+    if (!committed.has_value() || committed->state() != v1::RUNNING ||
+        committed->attempt() != attempt) {
+      return;
+    }
+    snapshot = *committed;
+    *snapshot.mutable_progress() = record.progress();
   }
   // Progress is not committed on its own: it is published at once and
   // stored with the invocation's next state change.
@@ -572,6 +581,7 @@ void InvocationService::End(const std::string& id, Active& active, v1::Invocatio
   if (child.has_value()) {
     then = [this, child = *std::move(child)](absl::Status s) {
       if (s.ok()) {
+        MarkDurable(child);
         watchers_->Publish(child);
         Enqueue(child.id(), child.function(), child.priority());
       } else {
@@ -599,14 +609,16 @@ void InvocationService::Transition(const std::string& id, Active& active, v1::In
   committer_->Submit(std::move(batch), [this, id, terminal, snapshot = active.record,
                                         then = std::move(then)](absl::Status s) mutable {
     if (s.ok()) {
+      MarkDurable(snapshot);
       watchers_->Publish(snapshot);
     } else {
       std::cerr << "sluice: could not record invocation " << id << " as "
                 << v1::InvocationState_Name(snapshot.state()) << ": " << s.message() << "\n";
-    }
-    if (terminal) {
-      absl::MutexLock lock(&mu_);
-      active_.erase(id);
+      if (terminal) {
+        // The store keeps the last durable state; Get reads it from there.
+        absl::MutexLock lock(&mu_);
+        active_.erase(id);
+      }
     }
     if (then) then(s);
   });
@@ -617,20 +629,29 @@ absl::Status InvocationService::Recover() {
   absl::Status s = store_->ForEachUnfinished(
       [&unfinished](const v1::Invocation& inv) { unfinished.push_back(inv); });
   if (!s.ok()) return s;
+  struct Queued {
+    std::string id;
+    std::string function;
+    v1::Priority priority;
+    absl::Time at;
+  };
+  std::vector<Queued> queued;  // queued once mu_ is released (Enqueue takes it)
   for (v1::Invocation& inv : unfinished) {
     const std::string id = inv.id();
     absl::MutexLock lock(&mu_);
     Active& active = active_[id];
     active.record = std::move(inv);
+    active.committed = active.record;  // read from the store
     if (absl::StatusOr<v1::Function> f =
             registry_->Get(active.record.function(), active.record.version());
         f.ok()) {
       active.spec = f->spec();
     }
     if (active.record.state() == v1::PENDING) {
-      Enqueue(id, active.record.function(), active.record.priority(),
-              active.record.has_next_attempt_at() ? FromProto(active.record.next_attempt_at())
-                                                  : absl::InfinitePast());
+      queued.push_back({id, active.record.function(), active.record.priority(),
+                        active.record.has_next_attempt_at()
+                            ? FromProto(active.record.next_attempt_at())
+                            : absl::InfinitePast()});
       continue;
     }
     // RUNNING: the process that held the lease is gone, so the lease ended
@@ -643,10 +664,22 @@ absl::Status InvocationService::Recover() {
         absl::StrCat("the server stopped during attempt ", attempt, " and its lease ended"));
     Fail(id, active, absl::StrCat("attempt ", attempt, " lost its lease: the server stopped"));
   }
+  for (const Queued& q : queued) Enqueue(q.id, q.function, q.priority, q.at);
   // Commits land in submission order: once this empty one has, every
   // recovered state above is durable.
   if (s = committer_->CommitAndWait(WriteBatch()); !s.ok()) return s;
   return absl::OkStatus();
+}
+
+void InvocationService::MarkDurable(const v1::Invocation& snapshot) {
+  absl::MutexLock lock(&mu_);
+  auto it = active_.find(snapshot.id());
+  if (it == active_.end()) return;
+  if (IsTerminal(snapshot.state())) {
+    active_.erase(it);
+  } else {
+    it->second.committed = snapshot;
+  }
 }
 
 absl::StatusOr<v1::Invocation> InvocationService::Get(const std::string& id) {
@@ -655,7 +688,16 @@ absl::StatusOr<v1::Invocation> InvocationService::Get(const std::string& id) {
   }
   {
     absl::MutexLock lock(&mu_);
-    if (auto it = active_.find(id); it != active_.end()) return it->second.record;
+    if (auto it = active_.find(id); it != active_.end() && it->second.committed.has_value()) {
+      v1::Invocation shown = *it->second.committed;
+      // Progress is shown as reported, without waiting for a commit.
+      const v1::Invocation& live = it->second.record;
+      if (live.has_progress() && live.attempt() == shown.attempt() &&
+          live.state() == shown.state()) {
+        *shown.mutable_progress() = live.progress();
+      }
+      return shown;
+    }
   }
   absl::StatusOr<v1::Invocation> inv = store_->GetInvocation(id);
   if (absl::IsNotFound(inv.status())) {
@@ -685,10 +727,13 @@ absl::StatusOr<v1::Invocation> InvocationService::Cancel(const std::string& id) 
   absl::Notification durable;
   absl::Status commit_status;
   v1::Invocation snapshot;
+  v1::InvocationState finished_as = v1::INVOCATION_STATE_UNSPECIFIED;
   {
     absl::MutexLock lock(&mu_);
     auto it = active_.find(id);
-    if (it != active_.end() && !IsTerminal(it->second.record.state())) {
+    if (it != active_.end() && IsTerminal(it->second.record.state())) {
+      finished_as = it->second.record.state();  // its commit is under way
+    } else if (it != active_.end()) {
       Active& active = it->second;
       if (active.cancel) active.cancel->Cancel();
       Transition(id, active, v1::CANCELLED, "cancelled by request",
@@ -700,10 +745,13 @@ absl::StatusOr<v1::Invocation> InvocationService::Cancel(const std::string& id) 
     }
   }
   if (snapshot.id().empty()) {
-    absl::StatusOr<v1::Invocation> inv = Get(id);
-    if (!inv.ok()) return inv.status();
+    if (finished_as == v1::INVOCATION_STATE_UNSPECIFIED) {
+      absl::StatusOr<v1::Invocation> inv = Get(id);
+      if (!inv.ok()) return inv.status();
+      finished_as = inv->state();
+    }
     return absl::FailedPreconditionError(absl::StrCat(
-        "invocation \"", id, "\" already finished as ", v1::InvocationState_Name(inv->state())));
+        "invocation \"", id, "\" already finished as ", v1::InvocationState_Name(finished_as)));
   }
   durable.WaitForNotification();
   if (!commit_status.ok()) return commit_status;
@@ -812,6 +860,7 @@ absl::StatusOr<std::vector<std::string>> InvocationService::Requeue(
   std::vector<std::string> ids;
   ids.reserve(queued.size());
   for (const v1::Invocation& inv : queued) {
+    MarkDurable(inv);
     watchers_->Publish(inv);
     Enqueue(inv.id(), inv.function(), inv.priority());
     ids.push_back(inv.id());

@@ -159,9 +159,13 @@ class InvocationService {
 
  private:
   // Active is an in-flight background invocation: its latest record (ahead
-  // of the store until the commit lands) and its running attempt.
+  // of the store until the commit lands), the latest one that is durable,
+  // and its running attempt.
   struct Active {
     v1::Invocation record;
+    // What Get and watchers see: only states that survive a crash. Unset
+    // until the first commit of the invocation lands.
+    std::optional<v1::Invocation> committed;
     std::shared_ptr<CancelFlag> cancel;  // set while an attempt runs
     // The spec of the version that runs or ran (for max_event_age and
     // destinations); unset until the first attempt resolves it.
@@ -223,6 +227,10 @@ class InvocationService {
   // OnProgress publishes a progress report of attempt `attempt` of `id`.
   void OnProgress(const std::string& id, uint32_t attempt, uint32_t percent,
                   const std::string& message);
+  // MarkDurable records that `snapshot` of its invocation is committed: a
+  // terminal one ends the invocation's Active, another becomes what Get
+  // shows.
+  void MarkDurable(const v1::Invocation& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
   // Requeue moves dead-lettered `records` back to PENDING and queues them.
   absl::StatusOr<std::vector<std::string>> Requeue(std::vector<v1::Invocation> records);
 

@@ -202,8 +202,17 @@ TEST_F(InvocationServiceTest, RecoverRunsPendingAndRerunsRunningAsANewAttempt) {
   running.set_attempt(1);
   running.set_payload("r");
   running.add_timeline()->set_state(v1::RUNNING);
+  // One that waits for its retry: it runs once its time comes, not before.
+  v1::Invocation waiting = pending;
+  waiting.set_id("inv_000000000003cccccccccccccccc");
+  waiting.set_attempt(1);
+  waiting.set_payload("w");
+  const absl::Time retry_at = absl::Now() + absl::Milliseconds(500);
+  *waiting.mutable_next_attempt_at() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(retry_at));
   batch.PutInvocation(pending);
   batch.PutInvocation(running);
+  batch.PutInvocation(waiting);
   ASSERT_TRUE(store_->Commit(batch).ok());
 
   StartEngine();
@@ -219,6 +228,12 @@ TEST_F(InvocationServiceTest, RecoverRunsPendingAndRerunsRunningAsANewAttempt) {
   // The lost lease counts as a failed attempt.
   EXPECT_THAT(r.timeline(2).reason(), HasSubstr("attempt 1 lost its lease"));
   EXPECT_THAT(r.timeline(2).reason(), HasSubstr("attempt 2 of 3"));
+  const v1::Invocation w = AwaitState(waiting.id(), v1::SUCCEEDED);
+  EXPECT_EQ(w.output(), "w");
+  EXPECT_EQ(w.attempt(), 2u);
+  const absl::Time started = absl::FromUnixNanos(
+      google::protobuf::util::TimeUtil::TimestampToNanoseconds(w.timeline(1).time()));
+  EXPECT_GE(started, retry_at);
 }
 
 TEST_F(InvocationServiceTest, DeletedFunctionFailsItsQueuedInvocations) {
