@@ -59,6 +59,7 @@ v1::Invocation NewDestinationInvocation(const v1::Invocation& finished,
   }
   *child.mutable_created_at() = ToProto(now);
   *child.mutable_updated_at() = ToProto(now);
+  *child.mutable_queued_at() = ToProto(now);
   v1::StateChange* change = child.add_timeline();
   change->set_state(v1::PENDING);
   *change->mutable_time() = ToProto(now);

@@ -34,6 +34,12 @@ void AppendChange(v1::Invocation& record, v1::InvocationState state, absl::Time 
   change->set_attempt(record.attempt());
 }
 
+// QueuedAt is when `record` was last queued (max_event_age counts from
+// there); records written before queued_at existed use their creation.
+absl::Time QueuedAt(const v1::Invocation& record) {
+  return FromProto(record.has_queued_at() ? record.queued_at() : record.created_at());
+}
+
 // PolicyOf returns the retry policy in force for `record`; records written
 // before retry policies existed get the defaults.
 v1::RetryPolicy PolicyOf(const v1::Invocation& record) {
@@ -258,6 +264,7 @@ void InvocationService::InvokeAsync(InvokeArgs args,
   for (auto& [key, value] : args.metadata) (*record.mutable_metadata())[key] = std::move(value);
   *record.mutable_created_at() = ToProto(now);
   *record.mutable_updated_at() = ToProto(now);
+  *record.mutable_queued_at() = ToProto(now);
   AppendChange(record, v1::PENDING, now, "queued");
 
   if (!args.idempotency_key.empty()) {
@@ -412,7 +419,7 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
     }
     active.spec = function->spec();
     const absl::Duration max_age = MaxEventAgeOf(function->spec());
-    if (now - FromProto(active.record.created_at()) > max_age) {
+    if (now - QueuedAt(active.record) > max_age) {
       v1::FunctionError* error = active.record.mutable_error();
       error->set_type("EventTooOld");
       error->set_message(
@@ -532,7 +539,7 @@ void InvocationService::Fail(const std::string& id, Active& active, const std::s
     const absl::Time next = now + backoff;
     const absl::Duration max_age =
         active.spec.has_value() ? MaxEventAgeOf(*active.spec) : kDefaultMaxEventAge;
-    if (next - FromProto(active.record.created_at()) > max_age) {
+    if (next - QueuedAt(active.record) > max_age) {
       why = absl::StrCat("a retry would pass max_event_age (", absl::FormatDuration(max_age), ")");
     } else {
       *active.record.mutable_next_attempt_at() = ToProto(next);
@@ -832,6 +839,7 @@ absl::StatusOr<std::vector<std::string>> InvocationService::Requeue(
       inv.clear_lease_expires_at();
       inv.clear_progress();
       *inv.mutable_updated_at() = ToProto(now);
+      *inv.mutable_queued_at() = ToProto(now);
       AppendChange(inv, v1::PENDING, now,
                    absl::StrCat("redriven after ", attempts,
                                 " attempts; queued again with a fresh attempt budget"));

@@ -13,6 +13,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "runtime/ids.h"
 #include "runtime/invocation_service.h"
 #include "runtime/retry_policy.h"
 #include "tests/runtime/engine_fixture.h"
@@ -401,6 +402,33 @@ TEST_F(AsyncEngineTest, RedriveQueuesDeadLettersAgainWithAFreshBudget) {
   auto nothing = service_->Redrive(none);
   ASSERT_TRUE(nothing.ok());
   EXPECT_TRUE(nothing->empty());
+}
+
+TEST_F(AsyncEngineTest, RedriveRestartsTheEventAgeClock) {
+  v1::FunctionSpec spec;
+  *spec.mutable_max_event_age() = google::protobuf::util::TimeUtil::SecondsToDuration(3600);
+  Deploy("echo", "echo", spec);
+  // Dead-lettered two hours ago: older than max_event_age.
+  const absl::Time then = absl::Now() - absl::Hours(2);
+  v1::Invocation old;
+  old.set_id(NewInvocationId(then));
+  old.set_function("echo");
+  old.set_state(v1::FAILED);
+  old.set_dead_lettered(true);
+  old.set_attempt(3);
+  old.set_payload("still wanted");
+  *old.mutable_created_at() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(then));
+  *old.mutable_queued_at() = old.created_at();
+  WriteBatch batch;
+  batch.PutInvocation(old);
+  ASSERT_TRUE(store_->Commit(batch).ok());
+  v1::RedriveRequest request;
+  request.set_id(old.id());
+  ASSERT_TRUE(service_->Redrive(request).ok());
+  const v1::Invocation done = AwaitState(old.id(), v1::SUCCEEDED);
+  EXPECT_EQ(done.output(), "still wanted");
+  EXPECT_EQ(done.attempt(), 1u);
 }
 
 // ScriptedExecutor stands in for a worker that does not stop when told to —
