@@ -22,6 +22,7 @@
 #include "prometheus/registry.h"
 #include "runtime/memory_store.h"
 #include "runtime/store.h"
+#include "tests/support/forwarding_store.h"
 
 namespace sluice {
 namespace {
@@ -34,10 +35,10 @@ constexpr absl::Duration kDeadline = absl::Seconds(30);
 // until OpenGate, so batches pile up behind it, and that every Commit can
 // be made to fail. Thread-safe. The gate gives up after kDeadline so that a
 // failed test ends instead of hanging.
-class GatedStore : public Store {
+class GatedStore : public testing::ForwardingStore {
  public:
   explicit GatedStore(Store* inner, absl::Status commit_result = absl::OkStatus())
-      : inner_(inner), commit_result_(std::move(commit_result)) {}
+      : ForwardingStore(inner), commit_result_(std::move(commit_result)) {}
 
   absl::Status Commit(const WriteBatch& batch) override {
     {
@@ -46,7 +47,7 @@ class GatedStore : public Store {
       if (commit_sizes_.size() == 1) mu_.AwaitWithTimeout(absl::Condition(&gate_open_), kDeadline);
     }
     if (!commit_result_.ok()) return commit_result_;
-    return inner_->Commit(batch);
+    return inner()->Commit(batch);
   }
 
   // WaitForFirstCommit returns whether the first Commit started (and is
@@ -67,37 +68,11 @@ class GatedStore : public Store {
     return commit_sizes_;
   }
 
-  absl::StatusOr<v1::Function> GetFunction(const std::string& name, uint64_t version) override {
-    return inner_->GetFunction(name, version);
-  }
-  absl::StatusOr<std::vector<v1::Function>> ListFunctions() override {
-    return inner_->ListFunctions();
-  }
-  absl::StatusOr<v1::Invocation> GetInvocation(const std::string& id) override {
-    return inner_->GetInvocation(id);
-  }
-  absl::StatusOr<std::vector<v1::Invocation>> ListInvocations(
-      const InvocationFilter& filter) override {
-    return inner_->ListInvocations(filter);
-  }
-  absl::Status ForEachUnfinished(const std::function<void(const v1::Invocation&)>& fn) override {
-    return inner_->ForEachUnfinished(fn);
-  }
-  absl::StatusOr<std::vector<v1::Invocation>> ScanInvocations(const std::string& after_id,
-                                                              size_t limit) override {
-    return inner_->ScanInvocations(after_id, limit);
-  }
-  absl::StatusOr<std::string> GetIdempotencyKey(const std::string& function,
-                                                const std::string& key) override {
-    return inner_->GetIdempotencyKey(function, key);
-  }
-
  private:
   bool FirstCommitStarted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !commit_sizes_.empty();
   }
 
-  Store* const inner_;
   const absl::Status commit_result_;
   absl::Mutex mu_;
   bool gate_open_ ABSL_GUARDED_BY(mu_) = false;

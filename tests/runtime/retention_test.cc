@@ -32,7 +32,9 @@
 #include "runtime/memory_store.h"
 #include "runtime/rocksdb_store.h"
 #include "runtime/store.h"
+#include "tests/support/forwarding_store.h"
 #include "tests/support/manual_clock.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace sluice {
 namespace {
@@ -45,64 +47,21 @@ const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
 
 // CountingStore forwards to another Store and counts the invocations that
 // ScanInvocations returned. Thread-safe.
-class CountingStore final : public Store {
+class CountingStore final : public testing::ForwardingStore {
  public:
-  explicit CountingStore(Store* inner) : inner_(inner) {}
+  using ForwardingStore::ForwardingStore;
 
   uint64_t scanned() const { return scanned_.load(); }
 
-  absl::Status Commit(const WriteBatch& batch) override { return inner_->Commit(batch); }
-  absl::StatusOr<v1::Function> GetFunction(const std::string& name, uint64_t version) override {
-    return inner_->GetFunction(name, version);
-  }
-  absl::StatusOr<std::vector<v1::Function>> ListFunctions() override {
-    return inner_->ListFunctions();
-  }
-  absl::StatusOr<v1::Invocation> GetInvocation(const std::string& id) override {
-    return inner_->GetInvocation(id);
-  }
-  absl::StatusOr<std::vector<v1::Invocation>> ListInvocations(
-      const InvocationFilter& filter) override {
-    return inner_->ListInvocations(filter);
-  }
-  absl::Status ForEachUnfinished(const std::function<void(const v1::Invocation&)>& fn) override {
-    return inner_->ForEachUnfinished(fn);
-  }
   absl::StatusOr<std::vector<v1::Invocation>> ScanInvocations(const std::string& after_id,
                                                               size_t limit) override {
-    absl::StatusOr<std::vector<v1::Invocation>> page = inner_->ScanInvocations(after_id, limit);
+    absl::StatusOr<std::vector<v1::Invocation>> page = inner()->ScanInvocations(after_id, limit);
     if (page.ok()) scanned_ += page->size();
     return page;
   }
-  absl::StatusOr<std::string> GetIdempotencyKey(const std::string& function,
-                                                const std::string& key) override {
-    return inner_->GetIdempotencyKey(function, key);
-  }
 
  private:
-  Store* const inner_;
   std::atomic<uint64_t> scanned_{0};
-};
-
-// TempDir is a fresh directory, removed with everything in it when the
-// object goes away.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = ::testing::TempDir() + "/retention_test_XXXXXX";
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 // Factories: Open returns a new, empty store; rocks() the RocksDbStore, or
@@ -122,7 +81,7 @@ class RocksDbStoreFactory {
   static RocksDbStore* rocks(Store* store) { return static_cast<RocksDbStore*>(store); }
 
  private:
-  TempDir dir_;
+  testing::ScopedTempDir dir_{"retention_test_"};
 };
 
 google::protobuf::Timestamp ToProto(absl::Time time) {

@@ -23,6 +23,7 @@
 #include "runtime/memory_store.h"
 #include "runtime/rocksdb_store.h"
 #include "runtime/store.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace sluice {
 namespace {
@@ -30,28 +31,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-// TempDir is a fresh directory, removed with everything in it when the
-// object goes away.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = testing::TempDir() + "/store_test_XXXXXX";
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  // path is empty if the directory could not be made.
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A factory per implementation: Open returns a new, empty store.
 class MemoryStoreFactory {
@@ -67,7 +46,7 @@ class RocksDbStoreFactory {
   }
 
  private:
-  TempDir dir_;
+  testing::ScopedTempDir dir_{"store_test_"};
 };
 
 v1::Function MakeFunction(const std::string& name, uint64_t version) {
@@ -139,7 +118,7 @@ std::vector<std::string> IdsOf(const std::vector<v1::Invocation>& invocations) {
 }
 
 template <typename Factory>
-class StoreConformanceTest : public testing::Test {
+class StoreConformanceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<Store>> store = factory_.Open();
@@ -646,13 +625,13 @@ TYPED_TEST(StoreConformanceTest, ReadersSeeABatchWholeOrNotAtAll) {
 }
 
 // RocksDbStore alone: what only a durable store does.
-class RocksDbStoreTest : public testing::Test {
+class RocksDbStoreTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
 
   std::string DbPath() const { return dir_.path() + "/data"; }
 
-  TempDir dir_;
+  testing::ScopedTempDir dir_{"store_test_"};
 };
 
 TEST_F(RocksDbStoreTest, DataSurvivesCloseAndReopen) {
