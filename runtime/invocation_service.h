@@ -194,11 +194,12 @@ class InvocationService {
   // once durable, queues it in a place taken by Reserve and calls `done`.
   void Record(v1::Invocation record, absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)> done);
   // AnswerKey answers every caller waiting for `key` and forgets it.
-  void AnswerKey(const std::string& key, const absl::Status& status, const std::string& id);
+  void AnswerKey(const std::string& key, const absl::Status& status, const std::string& id)
+      ABSL_LOCKS_EXCLUDED(keys_mu_);
   // Enqueue queues a recorded invocation past the queue bound (it was
   // admitted before), or at `at` when that is in the future.
   void Enqueue(const std::string& id, const std::string& name, v1::Priority priority,
-               absl::Time at = absl::InfinitePast());
+               absl::Time at = absl::InfinitePast()) ABSL_LOCKS_EXCLUDED(mu_);
   void RunAsync(const std::string& id, const std::string& name);
   // RunAttempt runs `request` on the function's executor. At the request's
   // deadline it sets `cancel` and calls `on_timeout` on the timer thread.
@@ -226,7 +227,7 @@ class InvocationService {
            const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OnProgress publishes a progress report of attempt `attempt` of `id`.
   void OnProgress(const std::string& id, uint32_t attempt, uint32_t percent,
-                  const std::string& message);
+                  const std::string& message) ABSL_LOCKS_EXCLUDED(mu_);
   // MarkDurable records that `snapshot` of its invocation is committed: a
   // terminal one ends the invocation's Active, another becomes what Get
   // shows.
