@@ -32,7 +32,10 @@ RetentionCollector::RetentionCollector(Store* store, GroupCommitter* committer, 
 
 RetentionCollector::RetentionCollector(Store* store, GroupCommitter* committer, Clock* clock,
                                        absl::Duration ttl, StoreProbe* probe)
-    : RetentionCollector(store, committer, clock, Options{.ttl = ttl}, probe) {}
+    : RetentionCollector(
+          store, committer, clock,
+          Options{.ttl = ttl, .revisit_interval = std::min(Options().revisit_interval, ttl)},
+          probe) {}
 
 absl::StatusOr<size_t> RetentionCollector::CollectOnce(size_t max_deletes) {
   return CollectOnce(clock_->Now(), max_deletes);

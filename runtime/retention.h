@@ -67,7 +67,8 @@ class RetentionCollector {
   // `probe` may be null.
   RetentionCollector(Store* store, GroupCommitter* committer, Clock* clock, Options options,
                      StoreProbe* probe = nullptr);
-  // Same as above with default options but `ttl`.
+  // Same as above with default options but `ttl`, and a revisit interval
+  // no longer than the ttl (so a short ttl is honoured within about 2 ttl).
   RetentionCollector(Store* store, GroupCommitter* committer, Clock* clock, absl::Duration ttl,
                      StoreProbe* probe = nullptr);
 

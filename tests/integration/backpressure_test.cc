@@ -24,6 +24,12 @@
 namespace sluice {
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 using testing::InvokeAsync;
 
 using ::testing::HasSubstr;
@@ -214,12 +220,19 @@ TEST_F(BackpressureTest, StormOfRefusedWorkKeepsMemoryAndAdmissionsBounded) {
 
   EXPECT_EQ(other.load(), 0);
   EXPECT_GT(refused.load(), 0);
-  // The function runs at most 20 per second: the storm offered ten times that.
-  EXPECT_GE(attempts.load(), 10 * 20 * absl::ToInt64Seconds(kStorm));
-  EXPECT_GE(attempts.load(), 10 * admitted.load());
   EXPECT_GT(samples, 0);
   EXPECT_LE(max_active, static_cast<int>(kMaxQueue + kConcurrency));
   EXPECT_LE(admitted.load(), kMaxQueue + kConcurrency + 20 * (absl::ToInt64Seconds(kStorm) + 2));
+  if (kSanitized) {
+    // Under AddressSanitizer the server answers several times slower, so the
+    // clients cannot offer ten times its capacity, and the sanitizer's
+    // allocator holds freed memory in quarantine, so RSS says nothing about
+    // the server's own footprint. The regular build checks both.
+    return;
+  }
+  // The function runs at most 20 per second: the storm offered ten times that.
+  EXPECT_GE(attempts.load(), 10 * 20 * absl::ToInt64Seconds(kStorm));
+  EXPECT_GE(attempts.load(), 10 * admitted.load());
   EXPECT_LT(rss_after - rss_before, kRssBoundKiB);
 }
 
