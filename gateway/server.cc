@@ -27,6 +27,7 @@
 #include "grpcpp/server_builder.h"
 #include "monitoring/invocation_probe.h"
 #include "monitoring/metrics_server.h"
+#include "monitoring/process_collector.h"
 #include "monitoring/store_probe.h"
 #include "monitoring/worker_probe.h"
 #include "runtime/artifact_store.h"
@@ -258,7 +259,7 @@ absl::Status RunServer(const ServerOptions& given) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
   absl::StatusOr<std::unique_ptr<MetricsServer>> metrics_server =
-      MetricsServer::Start(options.metrics_listen, metrics);
+      MetricsServer::Start(options.metrics_listen, {metrics, std::make_shared<ProcessCollector>()});
   if (!metrics_server.ok()) {
     server->Shutdown();
     return metrics_server.status();

@@ -3,8 +3,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "prometheus/collectable.h"
 #include "prometheus/registry.h"
 
 namespace sluice {
@@ -21,6 +23,11 @@ class MetricsServer {
   // is null or `address` is empty or lists several addresses.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
       const std::string& address, std::shared_ptr<prometheus::Registry> registry);
+  // Start serving several collectables (e.g. a registry and a
+  // ProcessCollector) on one endpoint; InvalidArgument when one is null.
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
+      const std::string& address,
+      std::vector<std::shared_ptr<prometheus::Collectable>> collectables);
   virtual ~MetricsServer() = default;
 
   // The port actually bound (the chosen one when Start was given port 0).

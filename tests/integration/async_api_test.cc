@@ -144,5 +144,27 @@ TEST_F(AsyncApiTest, FinishedInvocationsAndTheirKeysGoAfterTheRetention) {
   EXPECT_THAT(metrics, ::testing::HasSubstr("sluice_retention_deleted_total 1"));
 }
 
+TEST_F(AsyncApiTest, MetricsOfARealServerPassPromtool) {
+  v1::FunctionSpec spec;
+  spec.mutable_retry()->set_max_attempts(2);
+  *spec.mutable_retry()->mutable_initial_backoff() =
+      google::protobuf::util::TimeUtil::MillisecondsToDuration(10);
+  DeployOk("fail", "fail", spec);
+  AwaitState(InvokeAsync(Request("fail", "x")).invocation_id(), v1::FAILED);
+  absl::StatusOr<std::string> metrics = testing::HttpGet(server_->metrics_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  for (const char* name :
+       {"sluice_retries_total{function=\"fail\"} 1",
+        "sluice_dead_letters_total{function=\"fail\"} 1", "sluice_store_commits_total",
+        "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+        "process_start_time_seconds"}) {
+    EXPECT_THAT(*metrics, ::testing::HasSubstr(name));
+  }
+  const testing::RunResult check =
+      testing::RunCommand({"/usr/bin/promtool", "check", "metrics"}, *metrics);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_EQ(check.out + check.err, "") << *metrics;
+}
+
 }  // namespace
 }  // namespace sluice
