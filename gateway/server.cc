@@ -223,6 +223,9 @@ absl::Status RunServer(const ServerOptions& given) {
   std::thread maintenance([&] {
     do {
       (*registry)->Maintain(clock->Now());
+      for (const auto& [function, age] : dispatcher.OldestWaits()) {
+        probe.SetOldestPendingAge(function, age);
+      }
       if (absl::StatusOr<size_t> deleted = retention.CollectOnce(kRetentionDeletesPerRound);
           !deleted.ok()) {
         std::cerr << "sluice: retention: " << deleted.status().message() << "\n";

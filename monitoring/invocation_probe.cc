@@ -43,7 +43,8 @@ class InvocationProbe::Families {
           duration_(families.duration_.Add({{"function", function}}, LatencyBuckets())),
           rejected_(families.rejected_.Add({{"function", function}})),
           retries_(families.retries_.Add({{"function", function}})),
-          dead_letters_(families.dead_letters_.Add({{"function", function}})) {}
+          dead_letters_(families.dead_letters_.Add({{"function", function}})),
+          oldest_pending_(families.oldest_pending_.Add({{"function", function}})) {}
 
     prometheus::Gauge& queue_depth() const { return queue_depth_; }
     prometheus::Gauge& in_flight() const { return in_flight_; }
@@ -52,6 +53,7 @@ class InvocationProbe::Families {
     prometheus::Counter& rejected() const { return rejected_; }
     prometheus::Counter& retries() const { return retries_; }
     prometheus::Counter& dead_letters() const { return dead_letters_; }
+    prometheus::Gauge& oldest_pending() const { return oldest_pending_; }
 
     // The counter of this function's invocations that ended with `outcome`,
     // added to sluice_invocations_total on first use.
@@ -80,6 +82,7 @@ class InvocationProbe::Families {
     prometheus::Counter& rejected_;
     prometheus::Counter& retries_;
     prometheus::Counter& dead_letters_;
+    prometheus::Gauge& oldest_pending_;
 
     absl::Mutex mu_;
     // Guarded by mu_: outcome -> counter in invocations_.
@@ -118,7 +121,12 @@ class InvocationProbe::Families {
         dead_letters_(prometheus::BuildCounter()
                           .Name("sluice_dead_letters_total")
                           .Help("Background invocations that failed for good (dead-lettered).")
-                          .Register(registry)) {}
+                          .Register(registry)),
+        oldest_pending_(prometheus::BuildGauge()
+                            .Name("sluice_oldest_pending_age_seconds")
+                            .Help("How long the oldest invocation waiting in a function's queue "
+                                  "has waited.")
+                            .Register(registry)) {}
 
   // The metrics of `function`, added to the families on first use. The
   // result lives as long as this object.
@@ -144,6 +152,7 @@ class InvocationProbe::Families {
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Family<prometheus::Counter>& retries_;
   prometheus::Family<prometheus::Counter>& dead_letters_;
+  prometheus::Family<prometheus::Gauge>& oldest_pending_;
 
   absl::Mutex mu_;
   // Guarded by mu_: function -> its metrics; entries are never removed, and
@@ -189,6 +198,10 @@ void InvocationProbe::OnRetry(const std::string& function) {
 
 void InvocationProbe::OnDeadLettered(const std::string& function) {
   families_->ForFunction(function).dead_letters().Increment();
+}
+
+void InvocationProbe::SetOldestPendingAge(const std::string& function, absl::Duration age) {
+  families_->ForFunction(function).oldest_pending().Set(Seconds(age));
 }
 
 }  // namespace sluice

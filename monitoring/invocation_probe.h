@@ -49,6 +49,9 @@ class InvocationProbe {
   // A background invocation ended FAILED for good and was dead-lettered
   // (sluice_dead_letters_total{function} +1).
   void OnDeadLettered(const std::string& function);
+  // The oldest invocation waiting in the queue of `function` has waited
+  // `age` (sluice_oldest_pending_age_seconds{function}; zero: none waits).
+  void SetOldestPendingAge(const std::string& function, absl::Duration age);
 
  private:
   class Families;

@@ -62,10 +62,9 @@ std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
   if (std::optional<std::vector<std::string>> stat = StatFields();
       stat.has_value() && ticks > 0 && stat->size() > kRss) {
     const std::vector<std::string>& f = *stat;
-    families.push_back(Family("process_cpu_seconds_total",
-                              "Total user and system CPU time spent in seconds.",
-                              MetricType::Counter,
-                              (std::stod(f[kUtime]) + std::stod(f[kStime])) / ticks));
+    families.push_back(
+        Family("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+               MetricType::Counter, (std::stod(f[kUtime]) + std::stod(f[kStime])) / ticks));
     families.push_back(Family("process_resident_memory_bytes", "Resident memory size in bytes.",
                               MetricType::Gauge, std::stod(f[kRss]) * page));
     families.push_back(Family("process_virtual_memory_bytes", "Virtual memory size in bytes.",

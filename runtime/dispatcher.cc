@@ -168,6 +168,23 @@ size_t Dispatcher::QueueDepth(const std::string& function) {
   return it == queues_.end() ? 0 : it->second.size + it->second.reserved;
 }
 
+std::vector<std::pair<std::string, absl::Duration>> Dispatcher::OldestWaits() {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<std::string, absl::Duration>> waits;
+  waits.reserve(queues_.size());
+  for (const auto& [name, q] : queues_) {
+    absl::Time oldest = absl::InfiniteFuture();
+    for (const std::deque<Entry>& level : q.waiting) {
+      if (!level.empty()) oldest = std::min(oldest, level.front().enqueued_at);
+    }
+    waits.emplace_back(name, oldest == absl::InfiniteFuture()
+                                 ? absl::ZeroDuration()
+                                 : std::max(now - oldest, absl::ZeroDuration()));
+  }
+  return waits;
+}
+
 size_t Dispatcher::TotalQueued() {
   absl::MutexLock lock(&mu_);
   return total_queued_;

@@ -106,6 +106,9 @@ class Dispatcher {
   // TotalQueued returns how many tasks wait across all functions
   // (reservations too).
   size_t TotalQueued();
+  // OldestWaits returns, for every function the dispatcher has seen, how
+  // long its oldest waiting task has waited (zero when none waits).
+  std::vector<std::pair<std::string, absl::Duration>> OldestWaits();
 
   // Close starts a graceful drain: from now on Reserve and Submit answer
   // UNAVAILABLE ("the server is draining"), no queued task starts any more,

@@ -89,6 +89,20 @@ TEST_F(InvocationProbeTest, EnqueueStartFinishMovesGaugesUpAndDown) {
   EXPECT_EQ(CounterValue("sluice_invocations_total", FnOutcome("echo", "success")), 1);
 }
 
+TEST_F(InvocationProbeTest, RetriesDeadLettersAndOldestPendingAgeArePerFunction) {
+  probe_.OnRetry("echo");
+  probe_.OnRetry("echo");
+  probe_.OnDeadLettered("echo");
+  probe_.SetOldestPendingAge("echo", absl::Milliseconds(1500));
+  probe_.SetOldestPendingAge("resize", absl::Seconds(-3));  // a clock step back
+  EXPECT_EQ(CounterValue("sluice_retries_total", Fn("echo")), 2);
+  EXPECT_EQ(CounterValue("sluice_dead_letters_total", Fn("echo")), 1);
+  EXPECT_EQ(GaugeValue("sluice_oldest_pending_age_seconds", "echo"), 1.5);
+  EXPECT_EQ(GaugeValue("sluice_oldest_pending_age_seconds", "resize"), 0);
+  probe_.SetOldestPendingAge("echo", absl::ZeroDuration());
+  EXPECT_EQ(GaugeValue("sluice_oldest_pending_age_seconds", "echo"), 0);
+}
+
 TEST_F(InvocationProbeTest, DroppedInvocationLeavesQueueWithoutRunning) {
   probe_.OnEnqueued("echo");
   probe_.OnDropped("echo");

@@ -21,18 +21,17 @@ std::map<std::string, double> Values() {
     EXPECT_EQ(family.metric.size(), 1u) << family.name;
     if (family.metric.empty()) continue;
     const prometheus::ClientMetric& metric = family.metric.front();
-    values[family.name] = family.type == prometheus::MetricType::Counter ? metric.counter.value
-                                                                          : metric.gauge.value;
+    values[family.name] =
+        family.type == prometheus::MetricType::Counter ? metric.counter.value : metric.gauge.value;
   }
   return values;
 }
 
 TEST(ProcessCollectorTest, ReportsTheStandardProcessMetrics) {
   const std::map<std::string, double> v = Values();
-  for (const char* name :
-       {"process_cpu_seconds_total", "process_resident_memory_bytes",
-        "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
-        "process_start_time_seconds"}) {
+  for (const char* name : {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                           "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+                           "process_start_time_seconds"}) {
     EXPECT_TRUE(v.count(name)) << name;
   }
   EXPECT_GT(v.at("process_resident_memory_bytes"), 1024 * 1024);

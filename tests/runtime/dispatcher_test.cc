@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "prometheus/registry.h"
 #include "runtime/retry_info.h"
 #include "tests/support/manual_clock.h"
+#include "tests/support/server_process.h"
 
 namespace sluice {
 namespace {
@@ -230,6 +232,30 @@ TEST_F(DispatcherTest, ShutdownDropsQueuedTasksAndRefusesNewOnes) {
   EXPECT_EQ(dropped.load(), 3);
   EXPECT_EQ(dispatcher->Submit("f", {1, 10}, Task{[] {}, nullptr}).code(),
             absl::StatusCode::kUnavailable);
+}
+
+TEST_F(DispatcherTest, OldestWaitsReportTheOldestQueuedTaskPerFunction) {
+  ManualClock clock;
+  Dispatcher dispatcher(1, &probe_, &clock);
+  Gate gate;
+  Block(dispatcher, "f", gate);
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 10}, Task{[] {}, nullptr, v1::PRIORITY_LOW}).ok());
+  clock.Advance(absl::Seconds(3));
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 10}, Task{[] {}, nullptr, v1::PRIORITY_HIGH}).ok());
+  clock.Advance(absl::Seconds(2));
+  auto waits = dispatcher.OldestWaits();
+  std::map<std::string, absl::Duration> by_function(waits.begin(), waits.end());
+  // The low-priority task is the oldest, whatever its level.
+  EXPECT_EQ(by_function.at("f"), absl::Seconds(5));
+  gate.Open();
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        for (const auto& [function, wait] : dispatcher.OldestWaits()) {
+          if (function == "f") return wait == absl::ZeroDuration();
+        }
+        return false;
+      },
+      absl::Seconds(10)));
 }
 
 TEST_F(DispatcherTest, HigherPriorityStartsFirstAndSamePriorityInSubmissionOrder) {
