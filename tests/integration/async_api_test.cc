@@ -151,15 +151,30 @@ TEST_F(AsyncApiTest, MetricsOfARealServerPassPromtool) {
       google::protobuf::util::TimeUtil::MillisecondsToDuration(10);
   DeployOk("fail", "fail", spec);
   AwaitState(InvokeAsync(Request("fail", "x")).invocation_id(), v1::FAILED);
-  absl::StatusOr<std::string> metrics = testing::HttpGet(server_->metrics_port(), "/metrics");
+  const std::vector<std::string> names = {"sluice_retries_total{function=\"fail\"} 1",
+                                          "sluice_dead_letters_total{function=\"fail\"} 1",
+                                          "sluice_store_commits_total",
+                                          "sluice_oldest_pending_age_seconds{function=\"fail\"}",
+                                          "process_cpu_seconds_total",
+                                          "process_resident_memory_bytes",
+                                          "process_open_fds",
+                                          "process_start_time_seconds"};
+  // The oldest-pending gauge is refreshed once a second: wait for a scrape
+  // that has every series.
+  absl::StatusOr<std::string> metrics;
+  const bool complete = testing::WaitFor(
+      [&] {
+        metrics = testing::HttpGet(server_->metrics_port(), "/metrics");
+        if (!metrics.ok()) return false;
+        for (const std::string& name : names) {
+          if (metrics->find(name) == std::string::npos) return false;
+        }
+        return true;
+      },
+      absl::Seconds(10));
   ASSERT_TRUE(metrics.ok()) << metrics.status();
-  for (const char* name :
-       {"sluice_retries_total{function=\"fail\"} 1",
-        "sluice_dead_letters_total{function=\"fail\"} 1", "sluice_store_commits_total",
-        "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
-        "process_start_time_seconds"}) {
-    EXPECT_THAT(*metrics, ::testing::HasSubstr(name));
-  }
+  for (const std::string& name : names) EXPECT_THAT(*metrics, ::testing::HasSubstr(name));
+  EXPECT_TRUE(complete);
   const testing::RunResult check =
       testing::RunCommand({"/usr/bin/promtool", "check", "metrics"}, *metrics);
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
