@@ -288,7 +288,7 @@ TEST_F(DispatcherTest, WaitingRaisesPriorityOneLevelPerAgingStep) {
   Gate gate;
   Block(dispatcher, "f", gate);
   Recorder rec;
-  // Both LOW tasks wait 29 s: one level short of CRITICAL (LOW + 2 = HIGH).
+  // The LOW task waits 29 s: two whole steps, LOW + 2 = HIGH, one short of CRITICAL.
   ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, rec.Record("old-low", v1::PRIORITY_LOW)).ok());
   clock.Advance(absl::Seconds(29));
   ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, rec.Record("critical", v1::PRIORITY_CRITICAL)).ok());

@@ -71,6 +71,24 @@ TEST_F(FunctionRegistryTest, InvalidSpecNamesTheField) {
       {[](v1::FunctionSpec& s) { s.set_max_queue(5000000); }, "spec.max_queue"},
       {[](v1::FunctionSpec& s) { s.mutable_timeout()->set_seconds(-1); }, "spec.timeout"},
       {[](v1::FunctionSpec& s) { s.set_entry_point("a-b"); }, "spec.entry_point"},
+      {[](v1::FunctionSpec& s) { s.mutable_retry()->set_max_attempts(101); },
+       "spec.retry.max_attempts"},
+      {[](v1::FunctionSpec& s) { s.mutable_retry()->mutable_initial_backoff()->set_nanos(1); },
+       "spec.retry.initial_backoff"},
+      {[](v1::FunctionSpec& s) {
+         s.mutable_retry()->mutable_initial_backoff()->set_seconds(60);
+         s.mutable_retry()->mutable_max_backoff()->set_seconds(30);
+       },
+       "spec.retry.max_backoff"},
+      {[](v1::FunctionSpec& s) { s.mutable_retry()->set_multiplier(0.5); },
+       "spec.retry.multiplier"},
+      {[](v1::FunctionSpec& s) { s.mutable_retry()->add_retry_on(v1::RETRY_ON_UNSPECIFIED); },
+       "spec.retry.retry_on[0]"},
+      {[](v1::FunctionSpec& s) { s.mutable_max_event_age()->set_seconds(8 * 24 * 3600); },
+       "spec.max_event_age"},
+      {[](v1::FunctionSpec& s) { s.set_on_success("good"); },
+       "spec.on_success: a function cannot be its own destination"},
+      {[](v1::FunctionSpec& s) { s.set_on_failure("Not-A-Name"); }, "spec.on_failure"},
   };
   for (const Case& c : cases) {
     v1::FunctionSpec spec;

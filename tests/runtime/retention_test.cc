@@ -32,6 +32,7 @@
 #include "runtime/memory_store.h"
 #include "runtime/rocksdb_store.h"
 #include "runtime/store.h"
+#include "tests/runtime/store_factories.h"
 #include "tests/support/forwarding_store.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/scoped_temp_dir.h"
@@ -62,26 +63,6 @@ class CountingStore final : public testing::ForwardingStore {
 
  private:
   std::atomic<uint64_t> scanned_{0};
-};
-
-// Factories: Open returns a new, empty store; rocks() the RocksDbStore, or
-// null.
-class MemoryStoreFactory {
- public:
-  absl::StatusOr<std::unique_ptr<Store>> Open() { return NewMemoryStore(); }
-  static RocksDbStore* rocks(Store*) { return nullptr; }
-};
-
-class RocksDbStoreFactory {
- public:
-  absl::StatusOr<std::unique_ptr<Store>> Open() {
-    if (dir_.path().empty()) return absl::InternalError("mkdtemp failed");
-    return OpenRocksDbStore(dir_.path() + "/db");
-  }
-  static RocksDbStore* rocks(Store* store) { return static_cast<RocksDbStore*>(store); }
-
- private:
-  testing::ScopedTempDir dir_{"retention_test_"};
 };
 
 google::protobuf::Timestamp ToProto(absl::Time time) {
@@ -193,18 +174,6 @@ class RetentionTest : public ::testing::Test {
   std::unique_ptr<CountingStore> counting_;
   std::unique_ptr<GroupCommitter> committer_;
   ManualClock clock_;
-};
-
-using StoreTypes = ::testing::Types<MemoryStoreFactory, RocksDbStoreFactory>;
-
-class StoreTypeNames {
- public:
-  template <typename T>
-  static std::string GetName(int) {
-    if (std::is_same_v<T, MemoryStoreFactory>) return "MemoryStore";
-    if (std::is_same_v<T, RocksDbStoreFactory>) return "RocksDbStore";
-    return "Unknown";
-  }
 };
 
 TYPED_TEST_SUITE(RetentionTest, StoreTypes, StoreTypeNames);

@@ -23,6 +23,7 @@
 #include "runtime/memory_store.h"
 #include "runtime/rocksdb_store.h"
 #include "runtime/store.h"
+#include "tests/runtime/store_factories.h"
 #include "tests/support/scoped_temp_dir.h"
 
 namespace sluice {
@@ -31,23 +32,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-// A factory per implementation: Open returns a new, empty store.
-class MemoryStoreFactory {
- public:
-  absl::StatusOr<std::unique_ptr<Store>> Open() { return NewMemoryStore(); }
-};
-
-class RocksDbStoreFactory {
- public:
-  absl::StatusOr<std::unique_ptr<Store>> Open() {
-    if (dir_.path().empty()) return absl::InternalError("mkdtemp failed");
-    return OpenRocksDbStore(dir_.path() + "/db");
-  }
-
- private:
-  testing::ScopedTempDir dir_{"store_test_"};
-};
 
 v1::Function MakeFunction(const std::string& name, uint64_t version) {
   v1::Function function;
@@ -169,18 +153,6 @@ class StoreConformanceTest : public ::testing::Test {
   // Declared first, destroyed last: the store closes before its files go.
   Factory factory_;
   std::unique_ptr<Store> store_;
-};
-
-using StoreTypes = ::testing::Types<MemoryStoreFactory, RocksDbStoreFactory>;
-
-class StoreTypeNames {
- public:
-  template <typename T>
-  static std::string GetName(int) {
-    if (std::is_same_v<T, MemoryStoreFactory>) return "MemoryStore";
-    if (std::is_same_v<T, RocksDbStoreFactory>) return "RocksDbStore";
-    return "Unknown";
-  }
 };
 
 TYPED_TEST_SUITE(StoreConformanceTest, StoreTypes, StoreTypeNames);
