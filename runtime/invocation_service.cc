@@ -24,6 +24,15 @@ absl::Time FromProto(const google::protobuf::Timestamp& t) {
   return absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t));
 }
 
+// WholeMillis rounds an attempt's deadline up to a whole millisecond, the
+// resolution functions are told it in: a function that stops at the
+// deadline it was given then stops at or after the real one, and its
+// attempt counts as timed out, never as finishing just before.
+absl::Time WholeMillis(absl::Time t) {
+  if (t == absl::InfiniteFuture()) return t;
+  return absl::UnixEpoch() + absl::Ceil(t - absl::UnixEpoch(), absl::Milliseconds(1));
+}
+
 // AppendChange adds a timeline entry for the record's current attempt.
 void AppendChange(v1::Invocation& record, v1::InvocationState state, absl::Time now,
                   const std::string& reason) {
@@ -170,7 +179,7 @@ void InvocationService::RunSync(const std::shared_ptr<SyncState>& state) {
   request.function_name = name;
   request.function_version = state->function.version();
   request.attempt = 1;
-  request.deadline = std::min(timeout_at, state->caller_deadline);
+  request.deadline = WholeMillis(std::min(timeout_at, state->caller_deadline));
   request.payload = std::move(state->args.payload);
   request.metadata = std::move(state->args.metadata);
   request.cancel = state->cancel;
@@ -434,7 +443,7 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
       return;
     }
     const uint32_t attempt = active.record.attempt() + 1;
-    const absl::Time deadline = now + TimeoutOf(function->spec());
+    const absl::Time deadline = WholeMillis(now + TimeoutOf(function->spec()));
     active.record.set_attempt(attempt);
     active.record.set_version(function->version());
     active.record.clear_next_attempt_at();
