@@ -169,7 +169,10 @@ TEST_F(FairnessTest, TrickleIsNotDelayedByAFloodedFunction) {
               absl::FormatDuration(flood_p50).c_str(),
               absl::FormatDuration(Percentile(flood_waits, 1.0)).c_str(), flood_waits.size(),
               absl::FormatDuration(absl::Now() - flood_start).c_str());
-  EXPECT_LT(trickle_max, absl::Milliseconds(300));
+  // Bounds relative to the flood, so a slow (sanitized, shared) machine
+  // does not fail the test; the median is also bounded absolutely.
+  EXPECT_LT(trickle_p50, absl::Milliseconds(100));
+  EXPECT_LT(trickle_p50 * 100, flood_p50);
   EXPECT_LT(trickle_max * 10, flood_p50);
 }
 
