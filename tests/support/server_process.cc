@@ -72,19 +72,28 @@ std::vector<char*> Argv(std::vector<std::string>& args) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    const std::string& data_dir, const std::vector<std::string>& extra_args) {
+    const std::string& data_dir, const std::vector<std::string>& extra_args,
+    const std::vector<std::string>& env, const std::string& stderr_path) {
   const std::string ready = data_dir + ".ready";
   unlink(ready.c_str());
   std::vector<std::string> args = {
       BinaryDir() + "/sluice", "serve",      "--listen", "127.0.0.1:0",  "--metrics-listen",
       "127.0.0.1:0",           "--data-dir", data_dir,   "--ready-file", ready};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
+  std::vector<std::string> envs;
+  for (char** e = environ; *e != nullptr; ++e) envs.emplace_back(*e);
+  envs.insert(envs.end(), env.begin(), env.end());
   std::unique_ptr<ServerProcess> server(new ServerProcess());
   server->pid_ = fork();
   if (server->pid_ < 0) return absl::InternalError("fork failed");
   if (server->pid_ == 0) {
+    if (!stderr_path.empty()) {
+      const int fd = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0 || dup2(fd, 2) < 0) _exit(126);
+    }
     std::vector<char*> argv = Argv(args);
-    execv(argv[0], argv.data());
+    std::vector<char*> envp = Argv(envs);
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   std::string contents;

@@ -35,9 +35,12 @@ bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
 class ServerProcess {
  public:
   // Start runs `sluice serve` on `data_dir` with `extra_args` and waits until
-  // it serves. Fails if it exits or is not ready within 30 seconds.
+  // it serves, with `env` ("K=V") added to this process's environment and,
+  // when `stderr_path` is set, its standard error written to that file.
+  // Fails if it exits or is not ready within 30 seconds.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      const std::string& data_dir, const std::vector<std::string>& extra_args = {});
+      const std::string& data_dir, const std::vector<std::string>& extra_args = {},
+      const std::vector<std::string>& env = {}, const std::string& stderr_path = "");
   ~ServerProcess();
 
   int grpc_port() const { return grpc_port_; }
