@@ -101,9 +101,19 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
       "--retention", serve_durations.retention,
       "How long finished background invocations and their idempotency keys are kept, "
       "e.g. 72h (default 72h)");
+  ServeLogFlags serve_logs;
+  serve_command->add_option("--log-format", serve_logs.format,
+                            "Format of the server's log lines: json or text (default text)");
+  serve_command->add_option(
+      "--log-level", serve_logs.level,
+      "Least severe server log lines written: debug, info, warn or error (default info)");
   serve_command->callback([&] {
     run = [&] {
       if (const absl::Status status = ApplyServeDurations(serve_durations, server_options);
+          !status.ok()) {
+        return ReportError(status.message(), kExitUsage, console);
+      }
+      if (const absl::Status status = ApplyServeLogFlags(serve_logs, server_options);
           !status.ok()) {
         return ReportError(status.message(), kExitUsage, console);
       }

@@ -235,6 +235,17 @@ std::string DescribeOutput(absl::string_view output) {
   return std::string(output);
 }
 
+namespace {
+
+// TraceIdOf returns the trace id of a W3C traceparent
+// ("00-<trace id>-<span id>-<flags>"), or empty.
+std::string TraceIdOf(const std::string& traceparent) {
+  if (traceparent.size() < 55 || traceparent[2] != '-' || traceparent[35] != '-') return "";
+  return traceparent.substr(3, 32);
+}
+
+}  // namespace
+
 std::string DescribeInvocation(const v1::Invocation& invocation, absl::Time now) {
   std::string out;
   Field("id", invocation.id(), out);
@@ -262,6 +273,9 @@ std::string DescribeInvocation(const v1::Invocation& invocation, absl::Time now)
   }
   if (invocation.has_progress()) Field("progress", ProgressText(invocation.progress()), out);
   if (!invocation.parent_id().empty()) Field("parent", invocation.parent_id(), out);
+  if (const std::string trace = TraceIdOf(invocation.traceparent()); !trace.empty()) {
+    Field("trace", trace, out);
+  }
   if (!invocation.idempotency_key().empty()) {
     Field("idempotency key", invocation.idempotency_key(), out);
   }

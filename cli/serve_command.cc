@@ -6,6 +6,7 @@
 #include "cli/client.h"
 #include "cli/exit_codes.h"
 #include "cli/payload.h"
+#include "monitoring/log.h"
 
 namespace sluice::cli {
 
@@ -28,6 +29,28 @@ absl::Status ApplyServeDurations(const ServeDurationFlags& flags, ServerOptions&
   }
   options.shutdown_grace = shutdown_grace;
   options.retention = retention;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyServeLogFlags(const ServeLogFlags& flags, ServerOptions& options) {
+  LogFormat format = options.log_format;
+  if (!flags.format.empty()) {
+    absl::StatusOr<LogFormat> parsed = ParseLogFormat(flags.format);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--log-format: ", parsed.status().message()));
+    }
+    format = *parsed;
+  }
+  LogLevel level = options.log_level;
+  if (!flags.level.empty()) {
+    absl::StatusOr<LogLevel> parsed = ParseLogLevel(flags.level);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--log-level: ", parsed.status().message()));
+    }
+    level = *parsed;
+  }
+  options.log_format = format;
+  options.log_level = level;
   return absl::OkStatus();
 }
 

@@ -26,6 +26,18 @@ struct ServeDurationFlags {
 // unchanged.
 absl::Status ApplyServeDurations(const ServeDurationFlags& flags, ServerOptions& options);
 
+// ServeLogFlags are the logging flags of `sluice serve` as typed; empty
+// keeps the ServerOptions default (text, info).
+struct ServeLogFlags {
+  std::string format;  // --log-format: json or text
+  std::string level;   // --log-level: debug, info, warn or error
+};
+
+// ApplyServeLogFlags parses `flags` into `options`. INVALID_ARGUMENT naming
+// the flag and its allowed values when a value is not one of them; `options`
+// is then unchanged.
+absl::Status ApplyServeLogFlags(const ServeLogFlags& flags, ServerOptions& options);
+
 // RunServe calls `serve` with `options`. Returns 0 when it stops cleanly;
 // otherwise prints "error: <message>" on console.err and returns 1.
 int RunServe(const ServerOptions& options, const ServeFunction& serve, Console& console);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/status.h"
+#include "gateway/trace_propagation.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace sluice {
@@ -39,13 +40,17 @@ bool IsTerminal(v1::InvocationState state) {
 class InvokeReactor final : public grpc::ServerUnaryReactor {
  public:
   InvokeReactor(grpc::CallbackServerContext* context, const v1::InvokeRequest& request,
-                v1::InvokeResponse* response, InvocationService* invocations)
-      : context_(context), response_(response) {
+                v1::InvokeResponse* response, InvocationService* invocations, const Tracer* tracer)
+      : context_(context),
+        response_(response),
+        span_(StartServerSpan(tracer, *context, "sluice.v1.Invocations/Invoke")) {
     const absl::Time deadline = context->deadline() == std::chrono::system_clock::time_point::max()
                                     ? absl::InfiniteFuture()
                                     : absl::FromChrono(context->deadline());
+    InvokeArgs args = ArgsOf(request);
+    args.trace = span_.context();
     std::shared_ptr<SyncCall> call = invocations->InvokeSync(
-        ArgsOf(request), deadline,
+        std::move(args), deadline,
         [this](absl::StatusOr<SyncResult> result) { Answer(std::move(result)); });
     {
       absl::MutexLock lock(&mu_);
@@ -68,21 +73,28 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
  private:
   void Answer(absl::StatusOr<SyncResult> result) {
     if (!result.ok()) {
-      Finish(ToGrpcStatus(result.status()));
+      Reply(ToGrpcStatus(result.status()));
       return;
     }
+    span_.SetAttribute("faas.invocation_id", result->invocation_id);
     response_->set_invocation_id(result->invocation_id);
     response_->set_version(result->version);
     *response_->mutable_duration() = google::protobuf::util::TimeUtil::NanosecondsToDuration(
         absl::ToInt64Nanoseconds(result->duration));
     if (!result->result.ok) {
       context_->AddTrailingMetadata(kErrorTypeKey, result->result.error_type);
-      Finish(grpc::Status(grpc::StatusCode::UNKNOWN, absl::StrCat(result->result.error_type, ": ",
-                                                                  result->result.error_message)));
+      Reply(grpc::Status(grpc::StatusCode::UNKNOWN, absl::StrCat(result->result.error_type, ": ",
+                                                                 result->result.error_message)));
       return;
     }
     response_->set_output(std::move(result->result.output));
-    Finish(grpc::Status::OK);
+    Reply(grpc::Status::OK);
+  }
+
+  // Reply ends the server span and answers; called once (by Answer).
+  void Reply(const grpc::Status& status) {
+    EndServerSpan(span_, status);
+    Finish(status);
   }
 
   void Unref() {
@@ -92,6 +104,7 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
   grpc::CallbackServerContext* const context_;
   v1::InvokeResponse* const response_;
   std::atomic<int> refs_{2};  // the constructor and OnDone
+  Span span_;                 // used by the constructor, then by Answer only
   absl::Mutex mu_;
   std::shared_ptr<SyncCall> call_ ABSL_GUARDED_BY(mu_);
 };
@@ -203,21 +216,28 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Invocation> {
 grpc::ServerUnaryReactor* InvocationsService::Invoke(grpc::CallbackServerContext* context,
                                                      const v1::InvokeRequest* request,
                                                      v1::InvokeResponse* response) {
-  return new InvokeReactor(context, *request, response, invocations_);
+  return new InvokeReactor(context, *request, response, invocations_, tracer_);
 }
 
 grpc::ServerUnaryReactor* InvocationsService::InvokeAsync(grpc::CallbackServerContext* context,
                                                           const v1::InvokeRequest* request,
                                                           v1::InvokeAsyncResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto invoke = [this, reactor, request, response] {
-    invocations_->InvokeAsync(ArgsOf(*request),
-                              [reactor, response](absl::StatusOr<AsyncAccepted> accepted) {
+  auto span = std::make_shared<Span>(
+      StartServerSpan(tracer_, *context, "sluice.v1.Invocations/InvokeAsync"));
+  auto invoke = [this, reactor, request, response, span] {
+    InvokeArgs args = ArgsOf(*request);
+    args.trace = span->context();
+    invocations_->InvokeAsync(std::move(args),
+                              [reactor, response, span](absl::StatusOr<AsyncAccepted> accepted) {
                                 if (accepted.ok()) {
                                   response->set_invocation_id(accepted->invocation_id);
                                   response->set_deduplicated(accepted->deduplicated);
+                                  span->SetAttribute("faas.invocation_id", accepted->invocation_id);
                                 }
-                                reactor->Finish(ToGrpcStatus(accepted.status()));
+                                const grpc::Status status = ToGrpcStatus(accepted.status());
+                                EndServerSpan(*span, status);
+                                reactor->Finish(status);
                               });
   };
   if (request->idempotency_key().empty()) {
@@ -226,7 +246,9 @@ grpc::ServerUnaryReactor* InvocationsService::InvokeAsync(grpc::CallbackServerCo
   }
   // Looking up the key may block on the store.
   if (absl::Status s = pool_->Schedule(std::move(invoke)); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
+    const grpc::Status status = ToGrpcStatus(s);
+    EndServerSpan(*span, status);
+    reactor->Finish(status);
   }
   return reactor;
 }

@@ -15,8 +15,11 @@ inline constexpr char kErrorTypeKey[] = "sluice-error-type";
 // work runs on `pool`. Thread-safe; its collaborators must outlive it.
 class InvocationsService final : public v1::Invocations::CallbackService {
  public:
-  InvocationsService(InvocationService* invocations, WatchHub* watchers, WorkPool* pool)
-      : invocations_(invocations), watchers_(watchers), pool_(pool) {}
+  // `tracer` records the server spans of Invoke and InvokeAsync; it may be
+  // null (contexts are still propagated, nothing is recorded).
+  InvocationsService(InvocationService* invocations, WatchHub* watchers, WorkPool* pool,
+                     const Tracer* tracer = nullptr)
+      : invocations_(invocations), watchers_(watchers), pool_(pool), tracer_(tracer) {}
 
   grpc::ServerUnaryReactor* Invoke(grpc::CallbackServerContext* context,
                                    const v1::InvokeRequest* request,
@@ -43,6 +46,7 @@ class InvocationsService final : public v1::Invocations::CallbackService {
   InvocationService* const invocations_;
   WatchHub* const watchers_;
   WorkPool* const pool_;
+  const Tracer* const tracer_;
 };
 
 }  // namespace sluice

@@ -8,12 +8,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <iterator>
 #include <memory>
 #include <sstream>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -25,10 +25,17 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "grpcpp/support/server_interceptor.h"
+#include "monitoring/grpc_server_probe.h"
 #include "monitoring/invocation_probe.h"
+#include "monitoring/log.h"
 #include "monitoring/metrics_server.h"
+#include "monitoring/otel_config.h"
+#include "monitoring/otlp_exporter.h"
 #include "monitoring/process_collector.h"
 #include "monitoring/store_probe.h"
+#include "monitoring/trace_probe.h"
+#include "monitoring/tracer.h"
 #include "monitoring/worker_probe.h"
 #include "runtime/artifact_store.h"
 #include "runtime/dispatcher.h"
@@ -52,6 +59,8 @@ constexpr size_t kMaxDeployChunk = 1024 * 1024;
 // After the drain only quick unary calls and open streams (Watch) remain:
 // they get this long, then are cancelled.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(1);
+// At shutdown, the spans still queued get this long to reach the collector.
+constexpr absl::Duration kSpanFlushGrace = absl::Seconds(2);
 constexpr absl::Duration kMaintenanceInterval = absl::Seconds(1);
 // Finished invocations deleted per maintenance round, at most.
 constexpr size_t kRetentionDeletesPerRound = 10000;
@@ -107,7 +116,8 @@ absl::Status DeployManifests(const std::vector<std::string>& manifests,
         return absl::InvalidArgumentError(
             absl::StrCat(path, ": function \"", name, "\": ", f.status().message()));
       }
-      std::cerr << "sluice: function " << name << " version " << f->version() << " ready\n";
+      LogInfo("registry", absl::StrCat("function ", name, " version ", f->version(), " ready"),
+              {{"function", name}, {"version", f->version()}, {"manifest", path}});
     }
   }
   return absl::OkStatus();
@@ -154,6 +164,8 @@ absl::Status WriteReadyFile(const std::string& path, int grpc_port, int metrics_
 }  // namespace
 
 absl::Status RunServer(const ServerOptions& given) {
+  ConfigureLogging(given.log_format, given.log_level);
+  RouteGrpcLogsToDefaultLogger();
   // Worker processes start in directories of their own, so every path the
   // server hands them must be absolute.
   ServerOptions options = given;
@@ -178,13 +190,31 @@ absl::Status RunServer(const ServerOptions& given) {
   InvocationProbe probe(*metrics);
   WorkerProbe worker_probe(*metrics);
   PoolEventsByFunction pool_events(&worker_probe);
-  FunctionLogs logs(&std::cerr, options.log_lines);
+  FunctionLogs logs(DefaultLogger(), options.log_lines);
+  // Spans go to the OTLP collector named by the OTEL_* environment, if any;
+  // the exporter outlives everything that records spans.
+  absl::StatusOr<OtelConfig> otel = OtelConfigFromEnv();
+  if (!otel.ok()) return otel.status();
+  TraceProbe trace_probe(*metrics);
+  std::unique_ptr<OtlpExporter> exporter;
+  if (!otel->endpoint.empty()) {
+    absl::StatusOr<std::unique_ptr<OtlpExporter>> created =
+        OtlpExporter::Create(OtlpExporter::OptionsFrom(*otel, &trace_probe));
+    if (!created.ok()) return created.status();
+    exporter = *std::move(created);
+    LogInfo("tracing", absl::StrCat("exporting spans over OTLP/gRPC to ", otel->endpoint),
+            {{"endpoint", otel->endpoint}, {"service_name", otel->service_name}});
+  }
+  const Tracer tracer(otel->sampler, exporter.get());
   const std::string cgroup_root = CgroupRoot(options.cgroup_root);
-  std::cerr << "sluice: worker memory limits: "
-            << (cgroup_root.empty()
-                    ? std::string("RLIMIT_AS")
-                    : "cgroup v2 below " + cgroup_root + " where writable, else RLIMIT_AS")
-            << "\n";
+  if (cgroup_root.empty()) {
+    LogInfo("executor", "worker memory limits: RLIMIT_AS", {{"memory_limit", "rlimit_as"}});
+  } else {
+    LogInfo("executor",
+            absl::StrCat("worker memory limits: cgroup v2 below ", cgroup_root,
+                         " where writable, else RLIMIT_AS"),
+            {{"memory_limit", "cgroup_v2"}, {"cgroup_root", cgroup_root}});
+  }
   std::unique_ptr<ExecutorFactory> executors = NewRuntimeExecutorFactory({
       .worker_binary = SelfExecutable(),
       .functions_dir = options.data_dir + "/functions",
@@ -212,9 +242,9 @@ absl::Status RunServer(const ServerOptions& given) {
   Dispatcher dispatcher(DispatcherOptions{.threads = options.executor_threads,
                                           .max_queued_total = options.max_queued_total},
                         &probe, clock);
-  InvocationService invocations({.max_payload_bytes = options.max_payload_bytes}, store->get(),
-                                &committer, registry->get(), &dispatcher, &watchers, &timers,
-                                &probe, clock);
+  InvocationService invocations({.max_payload_bytes = options.max_payload_bytes, .tracer = &tracer},
+                                store->get(), &committer, registry->get(), &dispatcher, &watchers,
+                                &timers, &probe, clock);
   if (absl::Status s = invocations.Recover(); !s.ok()) return s;
 
   // Keeps warm pools warm, stops idle workers, and deletes finished
@@ -228,7 +258,8 @@ absl::Status RunServer(const ServerOptions& given) {
       }
       if (absl::StatusOr<size_t> deleted = retention.CollectOnce(kRetentionDeletesPerRound);
           !deleted.ok()) {
-        std::cerr << "sluice: retention: " << deleted.status().message() << "\n";
+        LogError("retention", "cannot delete finished invocations past their retention",
+                 {{"error", deleted.status().message()}});
       }
     } while (!stop_maintenance.WaitForNotificationWithTimeout(kMaintenanceInterval));
   });
@@ -243,13 +274,18 @@ absl::Status RunServer(const ServerOptions& given) {
 
   WorkPool pool(8, 10000);
   FunctionsService functions_service(registry->get(), &pool, options.max_artifact_bytes);
-  InvocationsService invocations_service(&invocations, &watchers, &pool);
+  InvocationsService invocations_service(&invocations, &watchers, &pool, &tracer);
   LogsService logs_service(
       &logs, [&registry](const std::string& name) { return (*registry)->Get(name, 0).ok(); });
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Declared before the server, which it must outlive.
+  GrpcServerProbe grpc_probe(*metrics);
   grpc::ServerBuilder builder;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(grpc_probe.NewInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   int grpc_port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &grpc_port);
   builder.SetMaxReceiveMessageSize(
@@ -267,8 +303,12 @@ absl::Status RunServer(const ServerOptions& given) {
     server->Shutdown();
     return metrics_server.status();
   }
-  std::cerr << "sluice: serving gRPC on port " << grpc_port << ", metrics on port "
-            << (*metrics_server)->port() << " (/metrics), data in " << options.data_dir << "\n";
+  LogInfo("gateway",
+          absl::StrCat("serving gRPC on port ", grpc_port, ", metrics on port ",
+                       (*metrics_server)->port(), " (/metrics), data in ", options.data_dir),
+          {{"grpc_port", grpc_port},
+           {"metrics_port", (*metrics_server)->port()},
+           {"data_dir", options.data_dir}});
   if (!options.ready_file.empty()) {
     if (absl::Status s = WriteReadyFile(options.ready_file, grpc_port, (*metrics_server)->port());
         !s.ok()) {
@@ -280,24 +320,27 @@ absl::Status RunServer(const ServerOptions& given) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   const absl::Time deadline = absl::Now() + options.shutdown_grace;
-  std::cerr << "sluice: received signal " << signal_number
-            << ", draining: running attempts have until "
-            << absl::FormatDuration(options.shutdown_grace)
-            << " from now (send it again to exit at once)\n";
+  LogInfo(
+      "shutdown",
+      absl::StrCat("received signal ", signal_number, ", draining: running attempts have until ",
+                   absl::FormatDuration(options.shutdown_grace),
+                   " from now (send it again to exit at once)"),
+      {{"signal", signal_number}, {"grace", absl::FormatDuration(options.shutdown_grace)}});
   server->GetHealthCheckService()->SetServingStatus(false);
   if (!DrainUntilDone(invocations, deadline, signals)) {
-    std::cerr << "sluice: exiting before the running attempts finished; they run again after a "
-                 "restart\n";
+    LogWarning("shutdown",
+               "exiting before the running attempts finished; they run again after a restart",
+               {{"exit_code", kForcedExitCode}});
     KillAllSubprocesses();
     // Destructors would wait for the running attempts; what is acknowledged
-    // is durable already.
-    std::cerr.flush();
+    // is durable already (and every log line is flushed as it is written).
     std::_Exit(kForcedExitCode);
   }
-  std::cerr << "sluice: drained, shutting down\n";
+  LogInfo("shutdown", "drained, shutting down");
   logs_service.Shutdown();
   server->Shutdown(absl::ToChronoTime(absl::Now() + kShutdownGrace));
   invocations.Shutdown();
+  if (exporter != nullptr) exporter->Shutdown(absl::Now() + kSpanFlushGrace);
   return absl::OkStatus();
 }
 

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "monitoring/log.h"
 
 namespace sluice {
 
@@ -45,15 +46,20 @@ struct ServerOptions {
   // Finished background invocations (and their idempotency keys) are kept
   // this long after they finish, then deleted.
   absl::Duration retention = absl::Hours(72);
+  // How the server's own log lines (standard error) are written, and the
+  // least severe level written. Function output is logged at info.
+  LogFormat log_format = LogFormat::kText;
+  LogLevel log_level = LogLevel::kInfo;
 };
 
-// RunServer serves until SIGINT or SIGTERM, then drains: health turns
-// NOT_SERVING, new invocations get UNAVAILABLE, running attempts finish
-// within `shutdown_grace`, queued background invocations stay PENDING in the
-// store; then it stops and returns OK. A second signal, or the grace
-// running out, forces the exit: worker processes are killed and the process
-// exits at once with status 3; the interrupted attempts run again after a
-// restart.
+// RunServer first configures the default logger (ConfigureLogging) with
+// `log_format` and `log_level`, then serves until SIGINT or SIGTERM, then
+// drains: health turns NOT_SERVING, new invocations get UNAVAILABLE,
+// running attempts finish within `shutdown_grace`, queued background
+// invocations stay PENDING in the store; then it stops and returns OK. A
+// second signal, or the grace running out, forces the exit: worker
+// processes are killed and the process exits at once with status 3; the
+// interrupted attempts run again after a restart.
 // Returns an error when start-up fails (store cannot be opened, address in
 // use, bad manifest), with a message fit for the command line.
 absl::Status RunServer(const ServerOptions& options);

@@ -28,13 +28,13 @@ using AttributeValue = std::variant<std::string, int64_t, bool, double>;
 struct SpanData {
   std::string name;
   SpanKind kind = SpanKind::kInternal;
-  TraceContext context;  // this span's trace id, span id, flags, tracestate
+  TraceContext context;     // this span's trace id, span id, flags, tracestate
   SpanId parent_span_id{};  // all zero for a root span
   absl::Time start;
   absl::Time end;
   std::vector<std::pair<std::string, AttributeValue>> attributes;
-  bool error = false;           // OTLP status ERROR when set, else UNSET
-  std::string status_message;   // with error
+  bool error = false;          // OTLP status ERROR when set, else UNSET
+  std::string status_message;  // with error
   std::vector<TraceContext> links;
 };
 
@@ -85,9 +85,12 @@ class Tracer {
   SpanExporter* const exporter_;
 };
 
-// Span is one span being timed. Not thread-safe; movable. It ends (and is
-// recorded) at End or at destruction, once. A null tracer makes a span that
-// only carries a context.
+// Span is one span being timed. Not thread-safe; movable (a moved-from Span
+// records nothing). It ends (and is recorded) at End or at destruction, once.
+// Attributes, links and errors are kept only when the tracer is Recording the
+// span's context, so an unsampled span costs a context and nothing more. A
+// null tracer makes a span that only carries a context: the parent's trace
+// and sampled flag with a new span id, or an unsampled new trace.
 class Span {
  public:
   Span(const Tracer* tracer, std::string name, SpanKind kind, const TraceContext& parent,
@@ -103,8 +106,12 @@ class Span {
   void End(absl::Time end = absl::Now());
 
  private:
+  // Disown leaves a moved-from span ended and not recording.
+  void Disown();
+
   const Tracer* tracer_;
   bool ended_ = false;
+  bool recording_ = false;  // tracer_->Recording(data_.context), fixed at start
   SpanData data_;
 };
 

@@ -255,7 +255,7 @@ class ExecExecutor final : public Executor {
     const int64_t deadline_ms = request.deadline == absl::InfiniteFuture()
                                     ? INT64_MAX
                                     : absl::ToUnixMillis(request.deadline);
-    const std::vector<std::string> ours = {
+    std::vector<std::string> ours = {
         absl::StrCat("SLUICE_INVOCATION_ID=", request.invocation_id),
         absl::StrCat("SLUICE_ATTEMPT=", request.attempt),
         absl::StrCat("SLUICE_DEADLINE_MS=", deadline_ms),
@@ -265,6 +265,13 @@ class ExecExecutor final : public Executor {
         absl::StrCat("SLUICE_FUNCTION_VERSION=", options_.function_version != 0
                                                      ? options_.function_version
                                                      : request.function_version)};
+    // The attempt's trace context, as OpenTelemetry's environment carriers.
+    if (!request.traceparent.empty()) {
+      ours.push_back(absl::StrCat("TRACEPARENT=", request.traceparent));
+      if (!request.tracestate.empty()) {
+        ours.push_back(absl::StrCat("TRACESTATE=", request.tracestate));
+      }
+    }
     ProcessSpec spec;
     spec.argv = {options_.program};
     spec.env.reserve(options_.env.size() + ours.size());

@@ -35,6 +35,10 @@ struct ExecutionRequest {
   absl::Time deadline = absl::InfiniteFuture();
   std::string payload;
   std::vector<std::pair<std::string, std::string>> metadata;
+  // The W3C trace context of the attempt's span ("00-…" traceparent and its
+  // tracestate), handed to the function; may be empty.
+  std::string traceparent;
+  std::string tracestate;
   // Never null; the executor polls it (and the deadline) and passes both on
   // to the function.
   std::shared_ptr<const CancelFlag> cancel = std::make_shared<CancelFlag>();
@@ -50,12 +54,14 @@ struct ExecutionResult {
   std::string output;      // when ok
   std::string error_type;  // when !ok
   std::string error_message;
+  // The attempt waited for a new worker to start (a cold start).
+  bool cold_start = false;
 
   static ExecutionResult Success(std::string output) {
-    return ExecutionResult{true, std::move(output), {}, {}};
+    return ExecutionResult{true, std::move(output), {}, {}, false};
   }
   static ExecutionResult Error(std::string type, std::string message) {
-    return ExecutionResult{false, {}, std::move(type), std::move(message)};
+    return ExecutionResult{false, {}, std::move(type), std::move(message), false};
   }
 };
 

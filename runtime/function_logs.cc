@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -82,10 +83,23 @@ std::string EscapeControl(absl::string_view text) {
 }  // namespace
 
 FunctionLogs::FunctionLogs(std::ostream* server_log, size_t ring_lines)
-    : server_log_(server_log), ring_lines_(std::max<size_t>(ring_lines, 1)) {}
+    : server_log_(server_log),
+      server_logger_(nullptr),
+      ring_lines_(std::max<size_t>(ring_lines, 1)) {}
+
+FunctionLogs::FunctionLogs(Logger& server_logger, size_t ring_lines)
+    : server_log_(nullptr),
+      server_logger_(&server_logger),
+      ring_lines_(std::max<size_t>(ring_lines, 1)) {}
 
 void FunctionLogs::Append(LogLine line) {
   CleanText(line.text, kMaxLineBytes);
+  if (server_logger_ != nullptr && server_logger_->Enabled(LogLevel::kInfo)) {
+    std::vector<LogField> fields = {{"function", line.function}, {"version", line.version}};
+    if (!line.invocation_id.empty()) fields.emplace_back("invocation_id", line.invocation_id);
+    fields.emplace_back("stream", line.stream);
+    server_logger_->Log(LogLevel::kInfo, "function", line.text, fields);
+  }
   std::string server_line;
   if (server_log_ != nullptr) {
     server_line = absl::StrCat(

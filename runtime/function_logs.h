@@ -1,5 +1,6 @@
 // FunctionLogs: the lines functions print, kept per function for
-// `sluice logs` and copied to the server's own log.
+// `sluice logs` and copied to the server's own log (a structured Logger, or
+// a plain stream).
 #pragma once
 
 #include <cstddef>
@@ -13,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
+#include "monitoring/log.h"
 #include "runtime/log_sink.h"
 
 namespace sluice {
@@ -49,6 +51,12 @@ class FunctionLogs final : public LogSink {
   // \xNN. It must outlive this object. `ring_lines` (at least 1) is how many
   // lines are kept per function.
   explicit FunctionLogs(std::ostream* server_log = nullptr, size_t ring_lines = kDefaultRingLines);
+
+  // `server_logger` receives each line as one event at level info, component
+  // "function", message the line's text, and the fields function, version,
+  // invocation_id (only when not empty) and stream. It must outlive this
+  // object (DefaultLogger() does). `ring_lines` is as above.
+  explicit FunctionLogs(Logger& server_logger, size_t ring_lines = kDefaultRingLines);
 
   FunctionLogs(const FunctionLogs&) = delete;
   FunctionLogs& operator=(const FunctionLogs&) = delete;
@@ -88,8 +96,10 @@ class FunctionLogs final : public LogSink {
     absl::flat_hash_map<uint64_t, SequencedCallback> subscribers;
   };
 
-  // Constant after construction.
+  // Constant after construction. At most one of server_log_ and
+  // server_logger_ is set.
   std::ostream* const server_log_ ABSL_PT_GUARDED_BY(server_log_mu_);
+  Logger* const server_logger_;
   const size_t ring_lines_;
 
   // Serializes writes to server_log_; never held with mu_.

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <iostream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/util/time_util.h"
+#include "monitoring/log.h"
 #include "runtime/destination.h"
 #include "runtime/function_spec.h"
 #include "runtime/ids.h"
@@ -73,6 +73,55 @@ std::string OutcomeLabel(const ExecutionResult& result, bool timed_out) {
   return result.ok ? "success" : "error";
 }
 
+// UnrecordedTracer makes trace contexts and records no span.
+const Tracer* UnrecordedTracer() {
+  static const Tracer* const tracer = new Tracer();
+  return tracer;
+}
+
+// AttemptTrace is what the spans of one attempt say about it.
+struct AttemptTrace {
+  TraceContext parent;      // the invocation's span
+  absl::Time queued_since;  // when the attempt's wait in the queue began
+  std::string invocation_id;
+  std::string function;
+  uint64_t version = 0;
+  uint32_t attempt = 1;
+};
+
+void Describe(Span& span, const AttemptTrace& trace) {
+  span.SetAttribute("faas.name", trace.function);
+  span.SetAttribute("faas.version", absl::StrCat(trace.version));
+  span.SetAttribute("faas.invocation_id", trace.invocation_id);
+  span.SetAttribute("sluice.attempt", static_cast<int64_t>(trace.attempt));
+}
+
+// StartAttemptSpan records the attempt's wait in the queue (a
+// "sluice.queue" span up to `now`) and starts its "sluice.attempt" span,
+// both children of the invocation's span.
+Span StartAttemptSpan(const Tracer* tracer, const AttemptTrace& trace, absl::Time now) {
+  Span queue(tracer, "sluice.queue", SpanKind::kInternal, trace.parent, trace.queued_since);
+  Describe(queue, trace);
+  queue.End(now);
+  Span attempt(tracer, "sluice.attempt", SpanKind::kInternal, trace.parent, now);
+  Describe(attempt, trace);
+  return attempt;
+}
+
+// EndAttemptSpan records how the attempt went.
+void EndAttemptSpan(Span& span, const ExecutionResult& result, bool timed_out, absl::Time end) {
+  span.SetAttribute("sluice.outcome", OutcomeLabel(result, timed_out));
+  span.SetAttribute("faas.coldstart", result.cold_start);
+  if (!result.ok) span.SetError(absl::StrCat(result.error_type, ": ", result.error_message));
+  span.End(end);
+}
+
+// TraceOfRecord returns the span a stored invocation belongs to; records
+// written before traces existed belong to none.
+TraceContext TraceOfRecord(const v1::Invocation& record) {
+  return ParseTraceparent(record.traceparent(), record.tracestate()).value_or(TraceContext{});
+}
+
 }  // namespace
 
 // SyncState is one synchronous call from admission to its answer.
@@ -81,6 +130,7 @@ struct InvocationService::SyncState final : public SyncCall {
   v1::Function function;
   std::string id;
   absl::Time caller_deadline;
+  absl::Time queued_since;
   std::shared_ptr<CancelFlag> cancel = std::make_shared<CancelFlag>();
   std::atomic<bool> answered{false};
   absl::AnyInvocable<void(absl::StatusOr<SyncResult>)> done;
@@ -110,7 +160,17 @@ InvocationService::InvocationService(InvocationServiceOptions options, Store* st
       watchers_(watchers),
       timers_(timers),
       probe_(probe),
-      clock_(clock) {}
+      clock_(clock),
+      tracer_(options.tracer != nullptr ? options.tracer : UnrecordedTracer()) {}
+
+TraceContext InvocationService::TraceOf(const TraceContext& given, const std::string& function) {
+  if (given.valid()) return given;
+  const absl::Time now = clock_->Now();
+  Span root(tracer_, "sluice.invoke", SpanKind::kProducer, TraceContext{}, now);
+  root.SetAttribute("faas.name", function);
+  root.End(now);
+  return root.context();
+}
 
 absl::StatusOr<v1::Function> InvocationService::Admit(const InvokeArgs& args, QueueLimits& limits) {
   if (absl::Status s = ValidateFunctionName(args.function, "function"); !s.ok()) return s;
@@ -149,6 +209,8 @@ std::shared_ptr<SyncCall> InvocationService::InvokeSync(
   state->id = NewInvocationId(clock_->Now());
   state->function = *std::move(function);
   state->caller_deadline = caller_deadline;
+  state->queued_since = clock_->Now();
+  args.trace = TraceOf(args.trace, args.function);
   state->args = std::move(args);
   const std::string name = state->args.function;
   const v1::Priority priority = state->args.priority;
@@ -183,6 +245,15 @@ void InvocationService::RunSync(const std::shared_ptr<SyncState>& state) {
   request.payload = std::move(state->args.payload);
   request.metadata = std::move(state->args.metadata);
   request.cancel = state->cancel;
+  Span span = StartAttemptSpan(tracer_,
+                               {.parent = state->args.trace,
+                                .queued_since = state->queued_since,
+                                .invocation_id = state->id,
+                                .function = name,
+                                .version = state->function.version()},
+                               now);
+  request.traceparent = span.context().Traceparent();
+  request.tracestate = span.context().tracestate;
   const bool caller_first = state->caller_deadline < timeout_at;
   std::string timeout_message =
       caller_first ? "the caller's deadline passed while the function ran"
@@ -193,6 +264,7 @@ void InvocationService::RunSync(const std::shared_ptr<SyncState>& state) {
                                         state->Answer(absl::DeadlineExceededError(message));
                                       });
   probe_->OnFinished(name, OutcomeLabel(outcome.result, outcome.timed_out), outcome.duration);
+  EndAttemptSpan(span, outcome.result, outcome.timed_out, clock_->Now());
   state->Answer(SyncResult{state->id, state->function.version(), std::move(outcome.result),
                            outcome.duration});
 }
@@ -228,7 +300,9 @@ InvocationService::AttemptOutcome InvocationService::RunAttempt(
     (*answer_timeout)();
   }
   if (outcome.timed_out) {
+    const bool cold_start = outcome.result.cold_start;
     outcome.result = ExecutionResult::Error("Timeout", "the attempt ran past its deadline");
+    outcome.result.cold_start = cold_start;
   }
   return outcome;
 }
@@ -274,6 +348,9 @@ void InvocationService::InvokeAsync(InvokeArgs args,
   *record.mutable_created_at() = ToProto(now);
   *record.mutable_updated_at() = ToProto(now);
   *record.mutable_queued_at() = ToProto(now);
+  const TraceContext trace = TraceOf(args.trace, args.function);
+  record.set_traceparent(trace.Traceparent());
+  record.set_tracestate(trace.tracestate);
   AppendChange(record, v1::PENDING, now, "queued");
 
   if (!args.idempotency_key.empty()) {
@@ -406,6 +483,7 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
   absl::StatusOr<v1::Function> function = registry_->Get(name, version);
 
   ExecutionRequest request;
+  AttemptTrace trace;
   auto cancel = std::make_shared<CancelFlag>();
   {
     absl::MutexLock lock(&mu_);
@@ -444,6 +522,14 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
     }
     const uint32_t attempt = active.record.attempt() + 1;
     const absl::Time deadline = WholeMillis(now + TimeoutOf(function->spec()));
+    trace = {.parent = TraceOfRecord(active.record),
+             .queued_since = active.record.has_next_attempt_at()
+                                 ? FromProto(active.record.next_attempt_at())
+                                 : QueuedAt(active.record),
+             .invocation_id = id,
+             .function = name,
+             .version = function->version(),
+             .attempt = attempt};
     active.record.set_attempt(attempt);
     active.record.set_version(function->version());
     active.record.clear_next_attempt_at();
@@ -465,6 +551,9 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
       OnProgress(id, attempt, percent, message);
     };
   }
+  Span span = StartAttemptSpan(tracer_, trace, clock_->Now());
+  request.traceparent = span.context().Traceparent();
+  request.tracestate = span.context().tracestate;
   const uint32_t attempt = request.attempt;
   const std::string timeout_reason = absl::StrCat(
       "attempt ", attempt, " timed out after ", absl::FormatDuration(TimeoutOf(function->spec())));
@@ -473,6 +562,7 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
         Finish(id, attempt, ExecutionResult::Error("Timeout", timeout_reason), timeout_reason);
       });
   probe_->OnFinished(name, OutcomeLabel(outcome.result, outcome.timed_out), outcome.duration);
+  EndAttemptSpan(span, outcome.result, outcome.timed_out, clock_->Now());
   if (!outcome.timed_out) {
     Finish(id, attempt, outcome.result,
            outcome.result.ok
@@ -583,6 +673,16 @@ void InvocationService::End(const std::string& id, Active& active, v1::Invocatio
     if (!destination.empty()) {
       const absl::Time now = clock_->Now();
       child = NewDestinationInvocation(active.record, destination, NewInvocationId(now), now);
+      // The chained invocation's span: in the parent's trace, linked to it.
+      const TraceContext parent = TraceOfRecord(active.record);
+      Span link(tracer_, "sluice.destination", SpanKind::kProducer, parent, now);
+      link.SetAttribute("faas.name", destination);
+      link.SetAttribute("faas.invocation_id", child->id());
+      link.SetAttribute("sluice.parent_id", id);
+      if (parent.valid()) link.AddLink(parent);
+      link.End(now);
+      child->set_traceparent(link.context().Traceparent());
+      child->set_tracestate(link.context().tracestate);
       v1::RetryPolicy policy;
       if (absl::StatusOr<v1::Function> f = registry_->Get(destination, 0); f.ok()) {
         policy = f->spec().retry();
@@ -628,8 +728,12 @@ void InvocationService::Transition(const std::string& id, Active& active, v1::In
       MarkDurable(snapshot);
       watchers_->Publish(snapshot);
     } else {
-      std::cerr << "sluice: could not record invocation " << id << " as "
-                << v1::InvocationState_Name(snapshot.state()) << ": " << s.message() << "\n";
+      LogError("invocation",
+               absl::StrCat("could not record invocation ", id, " as ",
+                            v1::InvocationState_Name(snapshot.state()), ": ", s.message()),
+               {{"invocation_id", id},
+                {"function", snapshot.function()},
+                {"trace_id", TraceOfRecord(snapshot).TraceIdHex()}});
       if (terminal) {
         // The store keeps the last durable state; Get reads it from there.
         absl::MutexLock lock(&mu_);

@@ -3,6 +3,12 @@
 // state machine — retries with backoff, dead letters, idempotency keys,
 // progress, destinations — and recovers unfinished work after a restart.
 //
+// Tracing: each invocation belongs to a span (InvokeArgs::trace, stored in
+// the record's traceparent); every attempt adds a queue-wait span and an
+// attempt span as its children, in the same trace across retries, and the
+// function gets its attempt span's context. A destination's invocation gets
+// a span of its own, a child of its parent's with a link to it.
+//
 // Lifecycle of a background invocation: PENDING -> RUNNING -> SUCCEEDED; a
 // failed attempt goes back to PENDING with next_attempt_at (retry policy) or
 // ends FAILED and dead-lettered; PENDING|RUNNING -> CANCELLED. Every change
@@ -32,6 +38,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "monitoring/invocation_probe.h"
+#include "monitoring/trace_context.h"
+#include "monitoring/tracer.h"
 #include "runtime/clock.h"
 #include "runtime/dispatcher.h"
 #include "runtime/executor.h"
@@ -54,6 +62,9 @@ struct InvokeArgs {
   // InvokeAsync only (InvokeSync refuses them with INVALID_ARGUMENT).
   std::string idempotency_key = "";
   std::optional<v1::RetryPolicy> retry = std::nullopt;  // overrides of the function's policy
+  // The span the invocation belongs to (the gateway call); its attempts are
+  // child spans. Invalid: the engine starts a trace of its own.
+  TraceContext trace = {};
 };
 
 // AsyncAccepted is the answer to InvokeAsync.
@@ -84,6 +95,10 @@ struct InvocationServiceOptions {
   size_t max_payload_bytes = 6 * 1024 * 1024;
   // A RUNNING attempt's lease ends this long after its deadline.
   absl::Duration lease_grace = absl::Seconds(5);
+  // Records the queue-wait and attempt spans; not owned. Null: spans are
+  // not recorded, but trace contexts are still made and handed to
+  // functions.
+  const Tracer* tracer = nullptr;
 };
 
 inline constexpr size_t kMaxIdempotencyKeyBytes = 256;
@@ -186,6 +201,10 @@ class InvocationService {
     absl::Duration duration;
   };
 
+  // TraceOf returns the context an invocation's spans descend from:
+  // `given` when valid, else a new trace whose root span ("sluice.invoke")
+  // is recorded here.
+  TraceContext TraceOf(const TraceContext& given, const std::string& function);
   // Admit checks the payload and priority and resolves the function and
   // its limits.
   absl::StatusOr<v1::Function> Admit(const InvokeArgs& args, QueueLimits& limits);
@@ -245,6 +264,7 @@ class InvocationService {
   TimerQueue* const timers_;
   InvocationProbe* const probe_;
   Clock* const clock_;
+  const Tracer* const tracer_;  // never null
 
   absl::Mutex mu_;
   // A node map: references to an Active stay valid while others are

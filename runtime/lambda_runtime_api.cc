@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "monitoring/trace_context.h"
 
 namespace sluice {
 namespace {
@@ -192,7 +193,9 @@ struct RuntimeApiServer::Invocation {
   std::string id;
   std::string payload;
   int64_t deadline_ms = 0;
-  std::string trace_id;
+  std::string trace_id;  // Lambda-Runtime-Trace-Id
+  std::string traceparent;
+  std::string tracestate;
   std::optional<ExecutionResult> result;  // set with kAnswered
   // Progress posted and admitted by `throttle`, not yet passed on by Invoke.
   std::vector<ProgressReport> progress;
@@ -295,7 +298,16 @@ ExecutionResult RuntimeApiServer::Invoke(const ExecutionRequest& request,
     invocation->deadline_ms = absl::ToUnixMillis(request.deadline == absl::InfiniteFuture()
                                                      ? start + kShownWithoutDeadline
                                                      : request.deadline);
-    invocation->trace_id = NewTraceIdLocked();
+    // The attempt's trace context, in X-Ray form for AWS libraries and as
+    // W3C headers for OpenTelemetry ones.
+    if (std::optional<TraceContext> trace =
+            ParseTraceparent(request.traceparent, request.tracestate)) {
+      invocation->trace_id = trace->LambdaTraceId();
+      invocation->traceparent = trace->Traceparent();
+      invocation->tracestate = trace->tracestate;
+    } else {
+      invocation->trace_id = NewTraceIdLocked();
+    }
     // An invocation retried on the same worker comes back with its id.
     answered_.erase(std::remove(answered_.begin(), answered_.end(), invocation->id),
                     answered_.end());
@@ -414,6 +426,8 @@ void RuntimeApiServer::HandleNext(httplib::Response& response) {
   response.set_header("Lambda-Runtime-Deadline-Ms", std::to_string(invocation.deadline_ms));
   response.set_header("Lambda-Runtime-Invoked-Function-Arn", function_arn_);
   response.set_header("Lambda-Runtime-Trace-Id", invocation.trace_id);
+  if (!invocation.traceparent.empty()) response.set_header("traceparent", invocation.traceparent);
+  if (!invocation.tracestate.empty()) response.set_header("tracestate", invocation.tracestate);
   response.set_header("Content-Type", kJson);
   response.body = std::move(invocation.payload);
 }

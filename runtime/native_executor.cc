@@ -96,6 +96,8 @@ class NativeExecutor final : public Executor {
     inv.metadata_count = metadata.size();
     inv.host = &state;
     inv.host_api = &kHostApi;
+    inv.traceparent = request.traceparent.c_str();
+    inv.tracestate = request.tracestate.c_str();
 
     const int rc = fn_(&inv);
     if (request.on_progress) {  // the last report always goes out before the result

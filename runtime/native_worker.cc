@@ -33,6 +33,8 @@ int RunWorkerProcess(int fd, const std::string& artifact, const std::string& ent
     request.deadline = absl::FromUnixMillis(work.deadline_unix_ms());
     request.payload = std::move(*work.mutable_payload());
     for (const auto& [key, value] : work.metadata()) request.metadata.emplace_back(key, value);
+    request.traceparent = work.traceparent();
+    request.tracestate = work.tracestate();
     // The executor passes reports on in order and already rate-limited, from
     // within Execute only, so frames never interleave with the response.
     request.on_progress = [fd](uint32_t percent, const std::string& message) {
@@ -144,6 +146,8 @@ ExecutionResult NativeWorker::Run(const ExecutionRequest& request) {
                                 : absl::ToUnixMillis(request.deadline));
   work.set_payload(request.payload);
   for (const auto& [key, value] : request.metadata) (*work.mutable_metadata())[key] = value;
+  work.set_traceparent(request.traceparent);
+  work.set_tracestate(request.tracestate);
 
   ExecutionResult result;
   internal::WorkResponse response;

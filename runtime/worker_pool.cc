@@ -54,17 +54,22 @@ ExecutionResult WorkerPool::Execute(const ExecutionRequest& request) {
     stale.swap(retired_);
     // `stale` stops outside the lock (declared first, destroyed last).
   }
-  if (worker == nullptr) {
+  const bool cold_start = worker == nullptr;
+  if (cold_start) {
     absl::StatusOr<std::unique_ptr<Worker>> started = StartWorker();
     if (!started.ok()) {
       absl::MutexLock lock(&mu_);
       --busy_;
       ReportLocked();
-      return ExecutionResult::Error("WorkerStartFailed", std::string(started.status().message()));
+      ExecutionResult failed =
+          ExecutionResult::Error("WorkerStartFailed", std::string(started.status().message()));
+      failed.cold_start = true;
+      return failed;
     }
     worker = *std::move(started);
   }
   ExecutionResult result = worker->Run(request);
+  result.cold_start = cold_start;
   const bool crashed = !worker->Reusable() && !result.ok && result.error_type == "Crash";
   if (crashed && events_ != nullptr) events_->OnWorkerCrashed();
   std::unique_ptr<Worker> retired;

@@ -214,11 +214,13 @@ TEST(DescribeInvocationTest, ShowsPriorityAttemptsOfMaxAndOptionalFields) {
   invocation.mutable_retry()->set_max_attempts(5);
   invocation.set_priority(v1::PRIORITY_HIGH);
   invocation.set_parent_id("inv-0");
+  invocation.set_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   invocation.set_idempotency_key("order-17");
   const std::string text = DescribeInvocation(invocation, absl::FromUnixSeconds(kMay1 + 3));
   EXPECT_THAT(text, HasSubstr("priority:     high\n"));
   EXPECT_THAT(text, HasSubstr("attempt:      2 of 5\n"));
   EXPECT_THAT(text, HasSubstr("parent:       inv-0\n"));
+  EXPECT_THAT(text, HasSubstr("trace:        4bf92f3577b34da6a3ce929d0e0e4736\n"));
   EXPECT_THAT(text, HasSubstr("idempotency key: order-17\n"));
   // Fields of other states are left out.
   EXPECT_THAT(text, Not(HasSubstr("next attempt:")));
@@ -230,6 +232,7 @@ TEST(DescribeInvocationTest, ShowsPriorityAttemptsOfMaxAndOptionalFields) {
   EXPECT_THAT(plain, HasSubstr("priority:     normal\n"));
   EXPECT_THAT(plain, HasSubstr("attempt:      1\n"));
   EXPECT_THAT(plain, Not(HasSubstr("parent:")));
+  EXPECT_THAT(plain, Not(HasSubstr("trace:")));
   EXPECT_THAT(plain, Not(HasSubstr("idempotency key:")));
 }
 

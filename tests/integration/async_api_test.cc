@@ -158,7 +158,10 @@ TEST_F(AsyncApiTest, MetricsOfARealServerPassPromtool) {
                                           "process_cpu_seconds_total",
                                           "process_resident_memory_bytes",
                                           "process_open_fds",
-                                          "process_start_time_seconds"};
+                                          "process_start_time_seconds",
+                                          "grpc_server_started_total",
+                                          "grpc_server_handled_total",
+                                          "grpc_server_handling_seconds_bucket"};
   // The oldest-pending gauge is refreshed once a second: wait for a scrape
   // that has every series.
   absl::StatusOr<std::string> metrics;

@@ -77,7 +77,7 @@ class ServerTest : public ::testing::Test {
 
   void SetUp() override {
     dir_ = MakeTempDir();
-    auto server = ServerProcess::Start(dir_ + "/data", serve_flags_);
+    auto server = ServerProcess::Start(dir_ + "/data", serve_flags_, serve_env_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     channel_ = server_->Channel();
@@ -91,6 +91,8 @@ class ServerTest : public ::testing::Test {
   }
 
   const std::vector<std::string> serve_flags_;
+  // Extra environment ("K=V") for the server; set before SetUp runs.
+  std::vector<std::string> serve_env_;
   std::string dir_;
   std::unique_ptr<ServerProcess> server_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -226,6 +226,21 @@ TEST_F(ExecExecutorTest, SetsTheInvocationEnvironment) {
                   "SLUICE_FUNCTION_NAME=fn", "SLUICE_FUNCTION_VERSION=7"));
 }
 
+TEST_F(ExecExecutorTest, PassesTheTraceContextInTheEnvironment) {
+  ExecOptions options;
+  options.program = Script("env", "exec env");
+  options.env = {"PATH=/usr/bin:/bin"};
+  ExecutionRequest request = Request();
+  request.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  request.tracestate = "vendor=opaque";
+  ExecutionResult result = NewExecExecutor(options)->Execute(request);
+  ASSERT_TRUE(result.ok) << result.error_message;
+  std::vector<std::string> vars = absl::StrSplit(result.output, '\n', absl::SkipEmpty());
+  EXPECT_THAT(vars, ::testing::IsSupersetOf(
+                        {"TRACEPARENT=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                         "TRACESTATE=vendor=opaque"}));
+}
+
 TEST_F(ExecExecutorTest, RunsInTheWorkingDirectory) {
   ExecOptions options;
   options.program = Script("pwd", "pwd -P");

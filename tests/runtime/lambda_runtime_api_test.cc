@@ -111,7 +111,24 @@ TEST_F(RuntimeApiServerTest, NextCarriesTheLambdaHeaders) {
                                std::regex("Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};"
                                           "Sampled=0")))
       << event->get_header_value("Lambda-Runtime-Trace-Id");
+  // Without a trace context of its own the attempt gets a fresh one.
+  EXPECT_FALSE(event->has_header("traceparent"));
   ASSERT_EQ(Client()->Post(ResponsePath("inv-headers"), "{}", "application/json")->status, 202);
+  EXPECT_TRUE(result.get().ok);
+}
+
+TEST_F(RuntimeApiServerTest, NextCarriesTheAttemptsTraceContext) {
+  ExecutionRequest request = MakeRequest("inv-traced", "{}");
+  request.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  request.tracestate = "vendor=opaque";
+  auto result = InvokeAsync(request);
+  httplib::Result event = Next();
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->get_header_value("Lambda-Runtime-Trace-Id"),
+            "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1");
+  EXPECT_EQ(event->get_header_value("traceparent"), request.traceparent);
+  EXPECT_EQ(event->get_header_value("tracestate"), "vendor=opaque");
+  ASSERT_EQ(Client()->Post(ResponsePath("inv-traced"), "{}", "application/json")->status, 202);
   EXPECT_TRUE(result.get().ok);
 }
 

@@ -147,13 +147,39 @@ TEST(NativeExecutorTest, ReportsFromSeveralThreadsAreAllAccountedFor) {
   }
 }
 
-TEST(NativeExecutorTest, TheHostOffersAbiVersion2) {
+TEST(NativeExecutorTest, TheHostOffersAbiVersion3) {
   std::unique_ptr<Executor> executor = LoadOrDie("progress_test_function");
   ASSERT_NE(executor, nullptr);
   const ExecutionResult result = executor->Execute(Request("abi"));
   ASSERT_TRUE(result.ok);
   EXPECT_EQ(result.output, std::to_string(SLUICE_ABI_VERSION));
-  EXPECT_EQ(SLUICE_ABI_VERSION, 2);
+  EXPECT_EQ(SLUICE_ABI_VERSION, 3);
+}
+
+TEST(NativeExecutorTest, FunctionsGetTheAttemptsTraceContext) {
+  std::unique_ptr<Executor> executor = LoadOrDie("whoami");
+  ASSERT_NE(executor, nullptr);
+  ExecutionRequest request = Request("");
+  request.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  request.tracestate = "vendor=opaque";
+  const ExecutionResult result = executor->Execute(request);
+  ASSERT_TRUE(result.ok) << result.error_message;
+  EXPECT_THAT(result.output, ::testing::HasSubstr("traceparent: " + request.traceparent + "\n"));
+  EXPECT_THAT(result.output, ::testing::HasSubstr("tracestate: vendor=opaque\n"));
+}
+
+TEST(NativeExecutorTest, TraceContextReadsEmptyOnAnAbi2Host) {
+  sluice_invocation inv{};
+  inv.abi_version = 2;
+  inv.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  inv.tracestate = "a=b";
+  EXPECT_STREQ(sluice_traceparent(&inv), "");
+  EXPECT_STREQ(sluice_tracestate(&inv), "");
+  inv.abi_version = 3;
+  EXPECT_STREQ(sluice_traceparent(&inv), inv.traceparent);
+  EXPECT_STREQ(sluice_tracestate(&inv), "a=b");
+  inv.tracestate = nullptr;
+  EXPECT_STREQ(sluice_tracestate(&inv), "");
 }
 
 TEST(NativeExecutorTest, FunctionsBuiltBeforeProgressStillRun) {

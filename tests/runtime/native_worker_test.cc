@@ -66,6 +66,18 @@ TEST(NativeWorkerTest, AnswersManyAttemptsOnOneProcess) {
   EXPECT_TRUE((*worker)->Reusable());
 }
 
+TEST(NativeWorkerTest, TheTraceContextCrossesToTheWorker) {
+  auto worker = NativeWorker::Start(Options("whoami"));
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ExecutionRequest request = Request("");
+  request.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+  request.tracestate = "vendor=opaque";
+  const ExecutionResult r = (*worker)->Run(request);
+  ASSERT_TRUE(r.ok) << r.error_message;
+  EXPECT_THAT(r.output, ::testing::HasSubstr("traceparent: " + request.traceparent + "\n"));
+  EXPECT_THAT(r.output, ::testing::HasSubstr("tracestate: vendor=opaque\n"));
+}
+
 TEST(NativeWorkerTest, ArtifactThatDoesNotLoadIsInvalidArgument) {
   NativeWorkerOptions options = Options("echo");
   options.entry_point = "missing_symbol";

@@ -7,5 +7,5 @@ sluice_native_function(progress_test_function ${CMAKE_CURRENT_LIST_DIR}/progress
 
 sluice_test(native_executor_test ${CMAKE_CURRENT_LIST_DIR}/native_executor_test.cc
   sluice_runtime sluice_test_support)
-add_dependencies(native_executor_test progress progress_test_function echo)
+add_dependencies(native_executor_test progress progress_test_function echo whoami)
 add_dependencies(native_worker_test progress flaky progress_test_function)

@@ -72,8 +72,12 @@ class WorkerPoolTest : public ::testing::Test {
 
 TEST_F(WorkerPoolTest, ReusesAWarmWorker) {
   auto pool = MakePool({.min_warm = 0, .max_workers = 2, .idle_timeout = absl::Minutes(1)});
-  EXPECT_EQ(Run(*pool).output, "worker 1");
-  EXPECT_EQ(Run(*pool).output, "worker 1");
+  const ExecutionResult first = Run(*pool);
+  EXPECT_EQ(first.output, "worker 1");
+  EXPECT_TRUE(first.cold_start);
+  const ExecutionResult second = Run(*pool);
+  EXPECT_EQ(second.output, "worker 1");
+  EXPECT_FALSE(second.cold_start);
   EXPECT_EQ(events_.cold_starts.load(), 1);
   EXPECT_EQ(pool->idle_workers(), 1);
   EXPECT_EQ(events_.idle.load(), 1);

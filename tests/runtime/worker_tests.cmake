@@ -3,4 +3,4 @@
 sluice_test(worker_pool_test ${CMAKE_CURRENT_LIST_DIR}/worker_pool_test.cc sluice_runtime)
 sluice_test(native_worker_test ${CMAKE_CURRENT_LIST_DIR}/native_worker_test.cc
   sluice_runtime sluice_test_support)
-add_dependencies(native_worker_test sluice echo crash sleep)
+add_dependencies(native_worker_test sluice echo crash sleep whoami)

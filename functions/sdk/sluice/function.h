@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever the structures below change (members are only appended). */
-#define SLUICE_ABI_VERSION 2
+#define SLUICE_ABI_VERSION 3
 
 /* The longest progress message kept, in bytes; longer ones are cut at a
  * UTF-8 character boundary. */
@@ -84,6 +84,12 @@ typedef struct sluice_invocation {
   size_t metadata_count;
   void* host;
   const sluice_host_api* host_api;
+  /* ABI 3. The W3C trace context of this attempt's span
+   * (https://www.w3.org/TR/trace-context/): "00-<trace id>-<span id>-<flags>",
+   * and the vendor state (empty for none). Spans the function makes should be
+   * its children. Never NULL from an ABI 3 host; use sluice_traceparent(). */
+  const char* traceparent;
+  const char* tracestate;
 } sluice_invocation;
 
 /* The entry point every native function exports (the name can be changed
@@ -101,6 +107,17 @@ static inline void sluice_set_error(const sluice_invocation* inv, const char* ty
 
 static inline int sluice_is_cancelled(const sluice_invocation* inv) {
   return inv->host_api->is_cancelled(inv->host);
+}
+
+/* Returns the attempt's traceparent (see sluice_invocation.traceparent), or
+ * "" on a host older than ABI 3. */
+static inline const char* sluice_traceparent(const sluice_invocation* inv) {
+  return inv->abi_version < 3 || inv->traceparent == NULL ? "" : inv->traceparent;
+}
+
+/* Returns the attempt's tracestate, or "" (none, or a host older than ABI 3). */
+static inline const char* sluice_tracestate(const sluice_invocation* inv) {
+  return inv->abi_version < 3 || inv->tracestate == NULL ? "" : inv->tracestate;
 }
 
 /* Reports progress (see sluice_host_api.report_progress). Does nothing on a

@@ -53,6 +53,11 @@ class Context {
     const std::string text(message.substr(0, SLUICE_MAX_PROGRESS_MESSAGE_BYTES + 4));
     sluice_report_progress(inv_, percent, text.c_str());
   }
+  // The W3C trace context of this attempt's span ("00-<trace id>-<span
+  // id>-<flags>") and its tracestate: spans the function makes are its
+  // children. Empty on a host older than ABI 3.
+  std::string_view traceparent() const { return sluice_traceparent(inv_); }
+  std::string_view tracestate() const { return sluice_tracestate(inv_); }
   // The caller's metadata value for `key`, or empty.
   std::string_view metadata(const char* key) const {
     const char* v = sluice_metadata(inv_, key);
