@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/table.h"
+#include "monitoring/trace_context.h"
 #include "runtime/manifest.h"
 
 namespace sluice::cli {
@@ -234,17 +235,6 @@ std::string DescribeOutput(absl::string_view output) {
   }
   return std::string(output);
 }
-
-namespace {
-
-// TraceIdOf returns the trace id of a W3C traceparent
-// ("00-<trace id>-<span id>-<flags>"), or empty.
-std::string TraceIdOf(const std::string& traceparent) {
-  if (traceparent.size() < 55 || traceparent[2] != '-' || traceparent[35] != '-') return "";
-  return traceparent.substr(3, 32);
-}
-
-}  // namespace
 
 std::string DescribeInvocation(const v1::Invocation& invocation, absl::Time now) {
   std::string out;

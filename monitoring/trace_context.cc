@@ -150,4 +150,9 @@ std::string HexOf(const uint8_t* data, size_t size) {
   return out;
 }
 
+std::string TraceIdOf(std::string_view traceparent) {
+  std::optional<TraceContext> context = ParseTraceparent(traceparent);
+  return context.has_value() ? context->TraceIdHex() : "";
+}
+
 }  // namespace sluice

@@ -41,6 +41,10 @@ struct TraceContext {
 std::optional<TraceContext> ParseTraceparent(std::string_view traceparent,
                                              std::string_view tracestate = "");
 
+// TraceIdOf returns the trace id (32 lowercase hex digits) of a valid
+// `traceparent`, else "".
+std::string TraceIdOf(std::string_view traceparent);
+
 // NewTraceId and NewSpanId return random non-zero ids. Thread-safe and cheap
 // (a thread-local generator).
 TraceId NewTraceId();

@@ -97,6 +97,7 @@ void FunctionLogs::Append(LogLine line) {
   if (server_logger_ != nullptr && server_logger_->Enabled(LogLevel::kInfo)) {
     std::vector<LogField> fields = {{"function", line.function}, {"version", line.version}};
     if (!line.invocation_id.empty()) fields.emplace_back("invocation_id", line.invocation_id);
+    if (!line.trace_id.empty()) fields.emplace_back("trace_id", line.trace_id);
     fields.emplace_back("stream", line.stream);
     server_logger_->Log(LogLevel::kInfo, "function", line.text, fields);
   }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "monitoring/trace_context.h"
 
 namespace sluice {
 namespace {
@@ -114,6 +115,7 @@ ExecutionResult LambdaWorker::Run(const ExecutionRequest& request) {
   {
     absl::MutexLock lock(&log_mu_);
     invocation_id_ = request.invocation_id;
+    trace_id_ = TraceIdOf(request.traceparent);
   }
   ExecutionResult result =
       server_->Invoke(request, [this] { return process_->TryWait().has_value(); });
@@ -121,6 +123,7 @@ ExecutionResult LambdaWorker::Run(const ExecutionRequest& request) {
   {
     absl::MutexLock lock(&log_mu_);
     invocation_id_.clear();
+    trace_id_.clear();
   }
   if (result.ok) return result;
   if (result.error_type == kTimeoutError || result.error_type == kCancelledError) {
@@ -159,6 +162,7 @@ void LambdaWorker::OnLine(const char* stream, std::string line) {
     }
     if (options_.logs == nullptr) return;
     log_line.invocation_id = invocation_id_;
+    log_line.trace_id = trace_id_;
   }
   log_line.time = absl::Now();
   log_line.function = options_.function_name;

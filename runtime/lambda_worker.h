@@ -126,6 +126,7 @@ class LambdaWorker : public Worker {
   mutable absl::Mutex log_mu_;
   // The invocation running, for tagging log lines.
   std::string invocation_id_ ABSL_GUARDED_BY(log_mu_);
+  std::string trace_id_ ABSL_GUARDED_BY(log_mu_);  // its trace id
   // The last bytes the process wrote to stderr, for error messages.
   std::string stderr_tail_ ABSL_GUARDED_BY(log_mu_);
 };

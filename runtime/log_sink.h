@@ -15,6 +15,8 @@ struct LogLine {
   uint64_t version = 0;
   // The invocation the worker was running, empty between invocations.
   std::string invocation_id;
+  // That invocation's trace id (32 hex digits), empty when unknown.
+  std::string trace_id;
   std::string stream;  // "stdout" or "stderr"
   std::string text;
 };

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "monitoring/trace_context.h"
 #include "runtime/frames.h"
 #include "runtime/native_executor.h"
 #include "runtime/progress.h"
@@ -94,6 +95,7 @@ absl::StatusOr<std::unique_ptr<NativeWorker>> NativeWorker::Start(NativeWorkerOp
                                      {
                                        absl::MutexLock lock(&self->mu_);
                                        log.invocation_id = self->current_invocation_;
+                                       log.trace_id = self->current_trace_;
                                      }
                                      log.stream = stream;
                                      log.text = std::move(line);
@@ -135,6 +137,7 @@ ExecutionResult NativeWorker::Run(const ExecutionRequest& request) {
   {
     absl::MutexLock lock(&mu_);
     current_invocation_ = request.invocation_id;
+    current_trace_ = TraceIdOf(request.traceparent);
   }
   internal::WorkRequest work;
   work.set_invocation_id(request.invocation_id);
@@ -198,6 +201,7 @@ ExecutionResult NativeWorker::Run(const ExecutionRequest& request) {
   }
   absl::MutexLock lock(&mu_);
   current_invocation_.clear();
+  current_trace_.clear();
   return result;
 }
 

@@ -75,7 +75,8 @@ class NativeWorker final : public Worker {
   absl::Mutex mu_;
   // The invocation whose output the pump is tagging now.
   std::string current_invocation_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<OutputPump> pump_;  // declared last: stopped first
+  std::string current_trace_ ABSL_GUARDED_BY(mu_);  // its trace id
+  std::unique_ptr<OutputPump> pump_;                // declared last: stopped first
 };
 
 }  // namespace sluice

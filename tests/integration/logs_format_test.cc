@@ -123,6 +123,10 @@ TEST_F(LogsFormatTest, JsonServerLogsEveryLineAsAJsonObject) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   const std::string id = response.invocation_id();
   ASSERT_FALSE(id.empty());
+  const auto trace_header = context.GetServerInitialMetadata().find("sluice-trace-id");
+  ASSERT_NE(trace_header, context.GetServerInitialMetadata().end());
+  const std::string trace_id(trace_header->second.data(), trace_header->second.size());
+  ASSERT_EQ(trace_id.size(), 32u);
   // The output reaches the log as the worker's pipes are drained.
   EXPECT_TRUE(testing::WaitFor(
       [&] {
@@ -170,6 +174,7 @@ TEST_F(LogsFormatTest, JsonServerLogsEveryLineAsAJsonObject) {
   EXPECT_TRUE(stdout_line->Has("level", "info"));
   EXPECT_TRUE(stdout_line->Has("function", "printer")) << stdout_line->line;
   EXPECT_TRUE(stdout_line->Has("invocation_id", id)) << stdout_line->line;
+  EXPECT_TRUE(stdout_line->Has("trace_id", trace_id)) << stdout_line->line;
   EXPECT_TRUE(stdout_line->Has("stream", "stdout")) << stdout_line->line;
   EXPECT_TRUE(stdout_line->Has("version", std::to_string(deployed.function().version())))
       << stdout_line->line;
