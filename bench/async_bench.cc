@@ -59,6 +59,7 @@ namespace {
 
 using bench::BuildDir;
 using bench::Median;
+using bench::Metrics;
 using testing::HttpGet;
 
 // The echo function's concurrency: enough workers to keep a 2-core machine
@@ -120,41 +121,6 @@ class BareServer {
 
 // ---------------------------------------------------------------------------
 // The real server: a `sluice serve` child process.
-
-// Metrics is one scrape of a Prometheus text exposition.
-class Metrics {
- public:
-  explicit Metrics(const std::string& text) {
-    for (absl::string_view line : absl::StrSplit(text, '\n')) {
-      if (line.empty() || line[0] == '#') continue;
-      const size_t space = line.rfind(' ');
-      if (space == absl::string_view::npos) continue;
-      double value = 0;
-      if (!absl::SimpleAtod(line.substr(space + 1), &value)) continue;
-      samples_.emplace_back(std::string(line.substr(0, space)), value);
-    }
-  }
-
-  // Sum adds up the samples of metric `name` whose labels include every
-  // `name="value"` pair in `labels`; nullopt when the metric is absent.
-  std::optional<double> Sum(const std::string& name,
-                            const std::vector<std::string>& labels = {}) const {
-    std::optional<double> sum;
-    for (const auto& [series, value] : samples_) {
-      const size_t brace = series.find('{');
-      if (series.substr(0, brace) != name) continue;
-      bool match = true;
-      for (const std::string& label : labels) {
-        if (series.find(label) == std::string::npos) match = false;
-      }
-      if (match) sum = sum.value_or(0) + value;
-    }
-    return sum;
-  }
-
- private:
-  std::vector<std::pair<std::string, double>> samples_;
-};
 
 // SluiceServer owns a `sluice serve` child on a fresh data dir. Not
 // thread-safe. The destructor stops the child and removes the data dir.

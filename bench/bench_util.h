@@ -5,8 +5,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 
 namespace sluice::bench {
 
@@ -24,5 +30,40 @@ inline std::string BuildDir() {
   const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
   return std::filesystem::path(std::string(path, n > 0 ? n : 0)).parent_path().parent_path();
 }
+
+// Metrics is one scrape of a Prometheus text exposition.
+class Metrics {
+ public:
+  explicit Metrics(const std::string& text) {
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      if (line.empty() || line[0] == '#') continue;
+      const size_t space = line.rfind(' ');
+      if (space == absl::string_view::npos) continue;
+      double value = 0;
+      if (!absl::SimpleAtod(line.substr(space + 1), &value)) continue;
+      samples_.emplace_back(std::string(line.substr(0, space)), value);
+    }
+  }
+
+  // Sum adds up the samples of metric `name` whose labels include every
+  // `name="value"` pair in `labels`; nullopt when the metric is absent.
+  std::optional<double> Sum(const std::string& name,
+                            const std::vector<std::string>& labels = {}) const {
+    std::optional<double> sum;
+    for (const auto& [series, value] : samples_) {
+      const size_t brace = series.find('{');
+      if (series.substr(0, brace) != name) continue;
+      bool match = true;
+      for (const std::string& label : labels) {
+        if (series.find(label) == std::string::npos) match = false;
+      }
+      if (match) sum = sum.value_or(0) + value;
+    }
+    return sum;
+  }
+
+ private:
+  std::vector<std::pair<std::string, double>> samples_;
+};
 
 }  // namespace sluice::bench

@@ -14,6 +14,8 @@ namespace otlp = opentelemetry::proto::trace::v1;
 // Service keeps what arrives. Thread-safe.
 class OtlpReceiver::Service final : public collector::TraceService::Service {
  public:
+  explicit Service(bool keep) : keep_(keep) {}
+
   grpc::Status Export(grpc::ServerContext* /*context*/,
                       const collector::ExportTraceServiceRequest* request,
                       collector::ExportTraceServiceResponse* /*response*/) override {
@@ -24,6 +26,10 @@ class OtlpReceiver::Service final : public collector::TraceService::Service {
       return grpc::Status(fail_code_, "failed on request by the test (FailNext)");
     }
     for (const otlp::ResourceSpans& resource_spans : request->resource_spans()) {
+      for (const otlp::ScopeSpans& scope_spans : resource_spans.scope_spans()) {
+        span_count_ += scope_spans.spans_size();
+      }
+      if (!keep_) continue;
       requests_.push_back(resource_spans);
       for (const otlp::ScopeSpans& scope_spans : resource_spans.scope_spans()) {
         spans_.insert(spans_.end(), scope_spans.spans().begin(), scope_spans.spans().end());
@@ -50,8 +56,13 @@ class OtlpReceiver::Service final : public collector::TraceService::Service {
 
   bool WaitForSpans(size_t n, absl::Duration timeout) const {
     absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return spans_.size() >= n; };
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return span_count_ >= n; };
     return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+
+  size_t span_count() const {
+    absl::MutexLock lock(&mu_);
+    return span_count_;
   }
 
   int export_calls() const {
@@ -60,7 +71,9 @@ class OtlpReceiver::Service final : public collector::TraceService::Service {
   }
 
  private:
+  const bool keep_;
   mutable absl::Mutex mu_;
+  size_t span_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<otlp::Span> spans_ ABSL_GUARDED_BY(mu_);
   std::vector<otlp::ResourceSpans> requests_ ABSL_GUARDED_BY(mu_);
   int export_calls_ ABSL_GUARDED_BY(mu_) = 0;
@@ -68,10 +81,10 @@ class OtlpReceiver::Service final : public collector::TraceService::Service {
   grpc::StatusCode fail_code_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
 };
 
-OtlpReceiver::OtlpReceiver() : service_(std::make_unique<Service>()) {}
+OtlpReceiver::OtlpReceiver(bool keep) : service_(std::make_unique<Service>(keep)) {}
 
-absl::StatusOr<std::unique_ptr<OtlpReceiver>> OtlpReceiver::Start() {
-  std::unique_ptr<OtlpReceiver> receiver(new OtlpReceiver());
+absl::StatusOr<std::unique_ptr<OtlpReceiver>> OtlpReceiver::Start(bool keep) {
+  std::unique_ptr<OtlpReceiver> receiver(new OtlpReceiver(keep));
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &receiver->port_);
   builder.RegisterService(receiver->service_.get());
@@ -92,6 +105,8 @@ OtlpReceiver::~OtlpReceiver() {
 void OtlpReceiver::FailNext(int n, grpc::StatusCode code) { service_->FailNext(n, code); }
 
 std::vector<otlp::Span> OtlpReceiver::Spans() const { return service_->Spans(); }
+
+size_t OtlpReceiver::span_count() const { return service_->span_count(); }
 
 std::vector<otlp::ResourceSpans> OtlpReceiver::Requests() const { return service_->Requests(); }
 

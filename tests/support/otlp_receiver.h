@@ -24,7 +24,9 @@ namespace sluice::testing {
 class OtlpReceiver {
  public:
   // Start binds 127.0.0.1:0 and serves. UNAVAILABLE if it cannot bind.
-  static absl::StatusOr<std::unique_ptr<OtlpReceiver>> Start();
+  // With `keep` false it only counts what arrives (span_count), for load
+  // generators: Spans and Requests stay empty.
+  static absl::StatusOr<std::unique_ptr<OtlpReceiver>> Start(bool keep = true);
   ~OtlpReceiver();
   OtlpReceiver(const OtlpReceiver&) = delete;
   OtlpReceiver& operator=(const OtlpReceiver&) = delete;
@@ -42,6 +44,8 @@ class OtlpReceiver {
   // Requests is the ResourceSpans of every successful Export call (resource,
   // scope and spans), in arrival order.
   std::vector<opentelemetry::proto::trace::v1::ResourceSpans> Requests() const;
+  // span_count counts the spans of every successful Export call.
+  size_t span_count() const;
   // WaitForSpans waits until at least `n` spans have been received or
   // `timeout` passes; returns whether they were.
   bool WaitForSpans(size_t n, absl::Duration timeout) const;
@@ -51,7 +55,7 @@ class OtlpReceiver {
  private:
   class Service;
 
-  OtlpReceiver();
+  explicit OtlpReceiver(bool keep);
 
   // Constant after Start.
   std::unique_ptr<Service> service_;
