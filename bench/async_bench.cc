@@ -58,6 +58,7 @@ namespace sluice {
 namespace {
 
 using bench::BuildDir;
+using bench::Die;
 using bench::Median;
 using bench::Metrics;
 using testing::HttpGet;
@@ -73,11 +74,6 @@ struct Args {
   int concurrency = 64;
   int e2e_count = 5000;
 };
-
-[[noreturn]] void Die(const std::string& message) {
-  std::fprintf(stderr, "async_bench: %s\n", message.c_str());
-  std::exit(1);
-}
 
 // ---------------------------------------------------------------------------
 // The baseline: InvokeAsync answered at once with a fresh id, nothing stored.
@@ -550,7 +546,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     auto next = [&]() -> std::string {
-      if (i + 1 >= argc) sluice::Die("missing value for " + flag);
+      if (i + 1 >= argc) sluice::bench::Die("missing value for " + flag);
       return argv[++i];
     };
     if (flag == "--rounds") {
@@ -564,13 +560,13 @@ int main(int argc, char** argv) {
     } else if (flag == "--e2e-count") {
       args.e2e_count = std::stoi(next());
     } else {
-      sluice::Die(
+      sluice::bench::Die(
           "usage: async_bench [--rounds N] [--seconds S] [--warmup S] "
           "[--concurrency C] [--e2e-count M]");
     }
   }
   if (args.rounds < 1 || args.seconds <= 0 || args.concurrency < 1 || args.e2e_count < 1) {
-    sluice::Die("--rounds, --seconds, --concurrency and --e2e-count must be positive");
+    sluice::bench::Die("--rounds, --seconds, --concurrency and --e2e-count must be positive");
   }
   return sluice::Main(args);
 }

@@ -1,9 +1,12 @@
 // Small helpers shared by the benchmarks.
 #pragma once
 
+#include <errno.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -15,6 +18,12 @@
 #include "absl/strings/string_view.h"
 
 namespace sluice::bench {
+
+// Die prints "<program>: <message>" to stderr and exits with status 1.
+[[noreturn]] inline void Die(const std::string& message) {
+  std::fprintf(stderr, "%s: %s\n", program_invocation_short_name, message.c_str());
+  std::exit(1);
+}
 
 // Median of `v` (the upper one of an even count); 0 for none.
 inline double Median(std::vector<double> v) {

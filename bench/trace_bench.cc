@@ -39,6 +39,7 @@ namespace sluice {
 namespace {
 
 using bench::BuildDir;
+using bench::Die;
 using bench::Median;
 using bench::Metrics;
 
@@ -48,11 +49,6 @@ struct Args {
   double warmup = 1;
   int concurrency = 16;
 };
-
-[[noreturn]] void Die(const std::string& message) {
-  std::fprintf(stderr, "trace_bench: %s\n", message.c_str());
-  std::exit(1);
-}
 
 void DeployEcho(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = v1::Functions::NewStub(channel);
@@ -247,7 +243,7 @@ int main(int argc, char** argv) {
     if (flag == "--seconds") ok = absl::SimpleAtod(value, &args.seconds);
     if (flag == "--warmup") ok = absl::SimpleAtod(value, &args.warmup);
     if (flag == "--concurrency") ok = absl::SimpleAtoi(value, &args.concurrency);
-    if (!ok) sluice::Die(absl::StrCat("bad flag ", flag, " ", value));
+    if (!ok) sluice::bench::Die(absl::StrCat("bad flag ", flag, " ", value));
   }
   return sluice::Main(args);
 }

@@ -1,41 +1,18 @@
 #include "runtime/function_logs.h"
 
 #include <algorithm>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "monitoring/utf8.h"
 
 namespace sluice {
 namespace {
 
 constexpr absl::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
-
-// Utf8Length returns the length of the well-formed UTF-8 character at the
-// start of `text` (not empty), or 0 when its first byte starts none.
-size_t Utf8Length(absl::string_view text) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  const auto continuation = [&](size_t i, unsigned char low = 0x80, unsigned char high = 0xBF) {
-    return i < text.size() && byte(i) >= low && byte(i) <= high;
-  };
-  const unsigned char first = byte(0);
-  if (first < 0x80) return 1;
-  if (first >= 0xC2 && first <= 0xDF) return continuation(1) ? 2 : 0;
-  if (first >= 0xE0 && first <= 0xEF) {
-    // No overlong forms (E0) and no surrogates (ED).
-    const unsigned char low = first == 0xE0 ? 0xA0 : 0x80;
-    const unsigned char high = first == 0xED ? 0x9F : 0xBF;
-    return continuation(1, low, high) && continuation(2) ? 3 : 0;
-  }
-  if (first >= 0xF0 && first <= 0xF4) {
-    // No overlong forms (F0) and nothing above U+10FFFF (F4).
-    const unsigned char low = first == 0xF0 ? 0x90 : 0x80;
-    const unsigned char high = first == 0xF4 ? 0x8F : 0xBF;
-    return continuation(1, low, high) && continuation(2) && continuation(3) ? 4 : 0;
-  }
-  return 0;
-}
 
 // CleanText makes `text` valid UTF-8 of at most `max_bytes` bytes: each byte
 // that starts no well-formed character becomes U+FFFD, and the text is cut
@@ -44,14 +21,14 @@ void CleanText(std::string& text, size_t max_bytes) {
   // Most lines are already clean: check before copying.
   size_t clean = 0;
   while (clean < text.size()) {
-    const size_t length = Utf8Length(absl::string_view(text).substr(clean));
+    const size_t length = Utf8Length(std::string_view(text).substr(clean));
     if (length == 0 || clean + length > max_bytes) break;
     clean += length;
   }
   if (clean == text.size()) return;
   std::string out = text.substr(0, clean);
   for (size_t i = clean; i < text.size();) {
-    const size_t length = Utf8Length(absl::string_view(text).substr(i));
+    const size_t length = Utf8Length(std::string_view(text).substr(i));
     const absl::string_view character =
         length == 0 ? kReplacementCharacter : absl::string_view(text).substr(i, length);
     if (out.size() + character.size() > max_bytes) break;

@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "monitoring/utf8.h"
 #include "sluice/function.h"
 
 namespace sluice {
@@ -38,32 +40,10 @@ inline ProgressReport NormalizeProgress(uint32_t percent, absl::string_view mess
   report.message.reserve(std::min(message.size(), kMaxProgressMessageBytes));
   size_t i = 0;
   while (i < message.size()) {
-    const auto c = static_cast<unsigned char>(message[i]);
-    size_t len = 0;
-    uint32_t min = 0;
-    if (c < 0x80) {
-      len = 1;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      min = 0x10000;
-    }
-    bool valid = len > 0 && i + len <= message.size();
-    uint32_t code = len == 1 ? c : (c & (0x7F >> len));
-    for (size_t k = 1; valid && k < len; ++k) {
-      const auto next = static_cast<unsigned char>(message[i + k]);
-      valid = (next & 0xC0) == 0x80;
-      code = (code << 6) | (next & 0x3F);
-    }
-    valid = valid && code >= min && code <= 0x10FFFF && (code < 0xD800 || code > 0xDFFF);
-    const size_t take = valid ? len : 1;
+    const size_t len = Utf8Length(std::string_view(message.data() + i, message.size() - i));
+    const size_t take = len > 0 ? len : 1;
     if (report.message.size() + take > kMaxProgressMessageBytes) break;
-    if (valid) {
+    if (len > 0) {
       report.message.append(message.data() + i, len);
     } else {
       report.message.push_back('?');

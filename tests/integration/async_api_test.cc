@@ -17,29 +17,12 @@ class AsyncApiTest : public testing::ServerTest {
  protected:
   AsyncApiTest() : ServerTest({"--retention", "2s"}) {}
 
-  void DeployOk(const std::string& name, const std::string& example, v1::FunctionSpec spec = {}) {
-    v1::DeployResponse deployed;
-    grpc::Status s = testing::DeployExample(*functions_, name, example, &deployed, spec);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
-
   v1::InvokeAsyncResponse InvokeAsync(v1::InvokeRequest request) {
     grpc::ClientContext context;
     v1::InvokeAsyncResponse response;
     grpc::Status s = invocations_->InvokeAsync(&context, request, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return response;
-  }
-
-  v1::Invocation AwaitState(const std::string& id, v1::InvocationState state) {
-    v1::Invocation inv;
-    EXPECT_TRUE(testing::WaitFor(
-        [&] {
-          return testing::GetInvocation(*invocations_, id, &inv).ok() && inv.state() == state;
-        },
-        absl::Seconds(30)))
-        << id << " is " << v1::InvocationState_Name(inv.state());
-    return inv;
   }
 };
 

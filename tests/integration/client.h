@@ -90,6 +90,25 @@ class ServerTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  // DeployOk deploys example `example` as function `name` (with `spec`'s
+  // settings), failing the test if that fails.
+  void DeployOk(const std::string& name, const std::string& example, v1::FunctionSpec spec = {}) {
+    v1::DeployResponse deployed;
+    grpc::Status s = DeployExample(*functions_, name, example, &deployed, spec);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  // AwaitState waits up to 30 seconds for invocation `id` to be in `state`
+  // (failing the test otherwise) and returns it as last read.
+  v1::Invocation AwaitState(const std::string& id, v1::InvocationState state) {
+    v1::Invocation inv;
+    EXPECT_TRUE(
+        WaitFor([&] { return GetInvocation(*invocations_, id, &inv).ok() && inv.state() == state; },
+                absl::Seconds(30)))
+        << id << " is " << v1::InvocationState_Name(inv.state());
+    return inv;
+  }
+
   const std::vector<std::string> serve_flags_;
   // Extra environment ("K=V") for the server; set before SetUp runs.
   std::vector<std::string> serve_env_;

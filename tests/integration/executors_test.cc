@@ -59,12 +59,6 @@ int OpenFds(pid_t pid) {
 
 class ExecutorsTest : public testing::ServerTest {
  protected:
-  void DeployOk(const std::string& name, const std::string& example, v1::FunctionSpec spec = {}) {
-    v1::DeployResponse deployed;
-    grpc::Status s = testing::DeployExample(*functions_, name, example, &deployed, spec);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
-
   void DeployBytes(const std::string& name, const std::string& bytes, v1::FunctionSpec spec) {
     spec.set_name(name);
     v1::DeployResponse deployed;

@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/client.h"
+#include "tests/support/json_lines.h"
 
 namespace sluice {
 namespace {
@@ -40,56 +41,20 @@ struct JsonObject {
   }
 };
 
-// Reads JSON lines strictly (valid UTF-8, each line one JSON object, no
-// NaN, no raw control characters) and prints each member hex-encoded, one
-// a line, with a blank line after each object.
-constexpr char kStrictJsonLines[] = R"py(
-import json, sys
-data = sys.stdin.buffer.read().decode("utf-8")
-if not data.endswith("\n"):
-    sys.exit("the last line does not end in a newline")
-def reject(constant):
-    raise ValueError("not JSON: " + constant)
-for number, line in enumerate(data[:-1].split("\n"), 1):
-    try:
-        members = json.loads(line, parse_constant=reject, object_pairs_hook=lambda pairs: pairs)
-    except ValueError as error:
-        sys.exit("line %d is not JSON (%s): %r" % (number, error, line))
-    if not line.startswith("{") or not isinstance(members, list):
-        sys.exit("line %d is not an object: %r" % (number, line))
-    for key, value in members:
-        kind = "s" if isinstance(value, str) else "r"
-        text = value if isinstance(value, str) else json.dumps(value)
-        print(key.encode().hex(), kind + text.encode().hex())
-    print()
-)py";
-
-// ParseJsonLines parses every line of `text`; fails the test when one is
-// not a JSON object.
+// ParseJsonLines parses every line of `text` (strictly; see
+// tests/support/json_lines.h); fails the test when one is not a JSON object.
 std::vector<JsonObject> ParseJsonLines(const std::string& text) {
-  const testing::RunResult result =
-      testing::RunCommand({"/usr/bin/python3", "-c", kStrictJsonLines}, text);
-  EXPECT_EQ(result.exit_code, 0) << result.err;
   const std::vector<std::string> lines = absl::StrSplit(text, '\n');
-  std::vector<JsonObject> objects(1);
-  for (absl::string_view member : absl::StrSplit(result.out, '\n')) {
-    if (member.empty()) {
-      if (objects.size() <= lines.size()) objects.back().line = lines[objects.size() - 1];
-      objects.emplace_back();
-      continue;
+  std::vector<JsonObject> objects;
+  for (const std::vector<testing::JsonMember>& members : testing::ParseJsonLines(text)) {
+    JsonObject& object = objects.emplace_back();
+    if (objects.size() <= lines.size()) object.line = lines[objects.size() - 1];
+    for (const testing::JsonMember& member : members) {
+      object.keys.push_back(member.key);
+      object.values[member.key] = member.value;
+      object.is_string[member.key] = member.is_string;
     }
-    const std::vector<std::string> parts = absl::StrSplit(member, ' ');
-    if (parts.size() != 2 || parts[1].empty()) {
-      ADD_FAILURE() << "unexpected checker output: " << member;
-      continue;
-    }
-    const std::string key = absl::HexStringToBytes(parts[0]);
-    objects.back().keys.push_back(key);
-    objects.back().values[key] = absl::HexStringToBytes(parts[1].substr(1));
-    objects.back().is_string[key] = parts[1][0] == 's';
   }
-  objects.pop_back();  // after the last blank line
-  if (!objects.empty() && objects.back().keys.empty()) objects.pop_back();
   return objects;
 }
 

@@ -59,12 +59,6 @@ class TracingTest : public testing::ServerTest {
     ServerTest::SetUp();
   }
 
-  void DeployOk(const std::string& name, const std::string& example, v1::FunctionSpec spec = {}) {
-    v1::DeployResponse deployed;
-    grpc::Status s = testing::DeployExample(*functions_, name, example, &deployed, spec);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
-
   // SpansOf waits until trace `trace` (hex) has at least `n` spans whose
   // name is in `names` counted, and returns all its spans.
   std::vector<OtlpSpan> AwaitTrace(const std::string& trace, size_t n) {
@@ -79,17 +73,6 @@ class TracingTest : public testing::ServerTest {
         },
         absl::Seconds(30));
     return spans;
-  }
-
-  v1::Invocation AwaitState(const std::string& id, v1::InvocationState state) {
-    v1::Invocation inv;
-    EXPECT_TRUE(testing::WaitFor(
-        [&] {
-          return testing::GetInvocation(*invocations_, id, &inv).ok() && inv.state() == state;
-        },
-        absl::Seconds(30)))
-        << id << " is " << v1::InvocationState_Name(inv.state());
-    return inv;
   }
 
   std::unique_ptr<testing::OtlpReceiver> receiver_;

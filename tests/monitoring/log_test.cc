@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "grpc/support/log.h"
 #include "gtest/gtest.h"
+#include "tests/support/json_lines.h"
 #include "tests/support/server_process.h"
 
 namespace sluice {
@@ -31,73 +32,12 @@ using ::testing::HasSubstr;
 // 2026-11-27T23:10:00.123456Z
 const absl::Time kTime = absl::FromUnixMicros(1795821000123456);
 
-// JsonMember is one member of a parsed JSON object: strings as their
-// decoded text, other values as their JSON text.
-struct JsonMember {
-  std::string key;
-  std::string value;
-  bool is_string = true;
-
-  bool operator==(const JsonMember&) const = default;
-};
-
-std::ostream& operator<<(std::ostream& out, const JsonMember& m) {
-  return out << m.key << "=" << (m.is_string ? "\"" : "") << absl::CHexEscape(m.value)
-             << (m.is_string ? "\"" : "");
-}
+using testing::JsonMember;
+using testing::ParseJsonLines;
 
 JsonMember Str(std::string key, std::string value) { return {std::move(key), std::move(value)}; }
 JsonMember Raw(std::string key, std::string value) {
   return {std::move(key), std::move(value), false};
-}
-
-// Reads `text` as JSON lines, strictly: the bytes must be valid UTF-8, every
-// line (each ending in '\n') one JSON object without NaN or Infinity or raw
-// control characters. Prints each object's members in order, hex-encoded, so
-// that C++ gets them back byte for byte.
-constexpr char kStrictJsonLines[] = R"py(
-import json, sys
-data = sys.stdin.buffer.read().decode("utf-8")
-if not data.endswith("\n"):
-    sys.exit("the last line does not end in a newline")
-def reject(constant):
-    raise ValueError("not JSON: " + constant)
-for line in data[:-1].split("\n"):
-    members = json.loads(line, parse_constant=reject, object_pairs_hook=lambda pairs: pairs)
-    if not line.startswith("{") or not isinstance(members, list):
-        sys.exit("not an object: " + line)
-    for key, value in members:
-        if isinstance(value, list):
-            sys.exit("nested object: " + line)
-        kind = "s" if isinstance(value, str) else "r"
-        text = value if isinstance(value, str) else json.dumps(value)
-        print(key.encode().hex(), kind + text.encode().hex())
-    print()
-)py";
-
-// ParseJsonLines parses `text` with kStrictJsonLines; fails the test (and
-// returns what it could read) when it is not valid JSON lines.
-std::vector<std::vector<JsonMember>> ParseJsonLines(const std::string& text) {
-  const testing::RunResult result =
-      testing::RunCommand({"/usr/bin/python3", "-c", kStrictJsonLines}, text);
-  EXPECT_EQ(result.exit_code, 0) << result.err << "\n" << text;
-  std::vector<std::vector<JsonMember>> objects(1);
-  for (absl::string_view line : absl::StrSplit(result.out, '\n')) {
-    if (line.empty()) {
-      objects.emplace_back();
-      continue;
-    }
-    const std::vector<std::string> parts = absl::StrSplit(line, ' ');
-    if (parts.size() != 2 || parts[1].empty()) {
-      ADD_FAILURE() << "unexpected checker output: " << line;
-      continue;
-    }
-    objects.back().push_back({absl::HexStringToBytes(parts[0]),
-                              absl::HexStringToBytes(parts[1].substr(1)), parts[1][0] == 's'});
-  }
-  objects.pop_back();  // after the last blank line
-  if (!objects.empty() && objects.back().empty()) objects.pop_back();
-  return objects;
 }
 
 std::vector<JsonMember> ParseJsonLine(const std::string& line) {
