@@ -48,6 +48,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/bare_invocations.h"
 #include "bench/bench_util.h"
 #include "grpcpp/grpcpp.h"
 #include "sluice/v1/functions.grpc.pb.h"
@@ -57,6 +58,7 @@
 namespace sluice {
 namespace {
 
+using bench::BareInvocations;
 using bench::BuildDir;
 using bench::Die;
 using bench::Median;
@@ -77,23 +79,6 @@ struct Args {
 
 // ---------------------------------------------------------------------------
 // The baseline: InvokeAsync answered at once with a fresh id, nothing stored.
-
-// BareInvocations implements only InvokeAsync, with the callback API; the
-// other methods answer UNIMPLEMENTED. Thread-safe.
-class BareInvocations final : public v1::Invocations::CallbackService {
- public:
-  grpc::ServerUnaryReactor* InvokeAsync(grpc::CallbackServerContext* context,
-                                        const v1::InvokeRequest* /*request*/,
-                                        v1::InvokeAsyncResponse* response) override {
-    response->set_invocation_id(absl::StrCat("inv_", next_id_.fetch_add(1)));
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-
- private:
-  std::atomic<uint64_t> next_id_{1};
-};
 
 // BareServer runs BareInvocations on 127.0.0.1 (port 0) in this process.
 class BareServer {

@@ -20,6 +20,7 @@
 #include "gateway/functions_service.h"
 #include "gateway/invocations_service.h"
 #include "gateway/logs_service.h"
+#include "gateway/server_settings.h"
 #include "gateway/work_pool.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -55,7 +56,6 @@
 namespace sluice {
 namespace {
 
-constexpr size_t kMaxDeployChunk = 1024 * 1024;
 // After the drain only quick unary calls and open streams (Watch) remain:
 // they get this long, then are cancelled.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(1);
@@ -278,8 +278,6 @@ absl::Status RunServer(const ServerOptions& given) {
   LogsService logs_service(
       &logs, [&registry](const std::string& name) { return (*registry)->Get(name, 0).ok(); });
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   // Declared before the server, which it must outlive.
   GrpcServerProbe grpc_probe(*metrics);
   grpc::ServerBuilder builder;
@@ -288,8 +286,7 @@ absl::Status RunServer(const ServerOptions& given) {
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   int grpc_port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &grpc_port);
-  builder.SetMaxReceiveMessageSize(
-      static_cast<int>(std::max(options.max_payload_bytes, kMaxDeployChunk) + 1024 * 1024));
+  ApplyServerSettings(builder, options.max_payload_bytes);
   builder.RegisterService(&functions_service);
   builder.RegisterService(&invocations_service);
   builder.RegisterService(&logs_service);
