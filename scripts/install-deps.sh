@@ -28,6 +28,7 @@ packages=(
   libcli11-dev
   libgtest-dev
   libgmock-dev
+  libbenchmark-dev
   libssl-dev
   zlib1g-dev
   # Tools used by the tests: promtool and the Prometheus server, python3, curl.
