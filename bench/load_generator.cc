@@ -122,7 +122,9 @@ class Caller {
       : options_(options) {
     for (auto& channel : channels) stubs_.push_back(v1::Invocations::NewStub(channel));
     request_.set_function(options.function);
-    request_.set_payload(std::string(options.payload_bytes, 'x'));
+    std::string payload(options.payload_bytes, 'x');
+    if (options.json_payload && payload.size() >= 2) payload.front() = payload.back() = '"';
+    request_.set_payload(std::move(payload));
   }
 
   ~Caller() {

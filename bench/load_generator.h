@@ -28,6 +28,9 @@ struct LoadOptions {
   Method method = Method::kInvoke;
   std::string function = "echo";
   size_t payload_bytes = 100;
+  // The payload is a JSON string of `payload_bytes` bytes ("xx…x"), for
+  // functions that read JSON events (lambda runtimes); else raw bytes.
+  bool json_payload = false;
   enum class Mode { kClosed, kOpen };
   Mode mode = Mode::kClosed;
   int connections = 1;

@@ -4,9 +4,11 @@
 //   loadgen --target HOST:PORT [--method invoke|invoke-async] [--function F]
 //           [--payload-bytes N] [--mode closed|open] [--connections C]
 //           [--streams S] [--rate R] [--warmup SECONDS] [--duration SECONDS]
-//           [--json]
+//           [--json-payload] [--json]
 //
-// Prints throughput, latency percentiles and errors by status code; with
+// --json-payload sends the payload as a JSON string of that many bytes (for
+// lambda functions, whose events are JSON). Prints throughput, latency percentiles and errors by
+// status code; with
 // --json, one line of JSON (latencies in microseconds).
 #include <cstdio>
 #include <string>
@@ -42,6 +44,10 @@ int main(int argc, char** argv) {
     const std::string flag = argv[i];
     if (flag == "--json") {
       json = true;
+      continue;
+    }
+    if (flag == "--json-payload") {
+      options.json_payload = true;
       continue;
     }
     if (i + 1 >= argc) Die("missing value for " + flag);

@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""compare.py: Sluice against a bare gRPC echo server, side by side.
+
+Runs the bare baseline (bench/echo_server: the gateway's own gRPC settings,
+the Invocations API answered at once) and a real `sluice serve` in one
+invocation, drives both with the load generator (bench/loadgen) in
+alternating rounds -- baseline, sluice, baseline, sluice, ... -- and prints,
+per scenario, the medians of each side and their ratios, plus the server's
+idle and loaded resident memory.
+
+    bench/compare.py [--build DIR] [--rounds N] [--duration S] [--warmup S]
+                     [--scenarios a,b,...] [--payloads 100,65536]
+                     [--concurrency 1,64] [--markdown FILE] [--csv FILE]
+
+Scenarios (the function each one invokes on the Sluice side):
+  inproc      sync Invoke, native echo with isolation: none (in the server)
+  worker      sync Invoke, native echo in a worker process
+  lambda      sync Invoke, the lambda-python example (JSON payloads)
+  exec        sync Invoke, /bin/cat as an exec function (a process per call)
+  async-ack   InvokeAsync: the durable acknowledgement
+  async-e2e   InvokeAsync, timed until every acknowledged invocation ran
+The baseline answers Invoke (sync scenarios) or InvokeAsync (async ones).
+Each scenario runs at every payload size and concurrency given: concurrency
+C is min(C, 4) connections with C / connections calls outstanding on each.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+SCENARIOS = ["inproc", "worker", "lambda", "exec", "async-ack", "async-e2e"]
+FUNCTION = {"inproc": "noop-inproc", "worker": "noop-worker", "lambda": "noop-lambda",
+            "exec": "noop-exec", "async-ack": "noop-worker", "async-e2e": "noop-worker"}
+
+
+def die(message):
+    sys.exit("compare.py: " + message)
+
+
+class Process:
+    """A server child that writes a ready file with its ports."""
+
+    def __init__(self, argv, ready_file, log_path):
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                die("%s exited during start-up (see %s)" % (argv[0], log_path))
+            try:
+                with open(ready_file) as f:
+                    self.ports = json.load(f)
+                return
+            except (OSError, ValueError):
+                time.sleep(0.01)
+        die("%s did not become ready" % argv[0])
+
+    def rss_mib(self):
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024.0
+        except OSError:
+            pass
+        return float("nan")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class RssSampler:
+    """Samples a process's resident memory every 50 ms; keeps the maximum."""
+
+    def __init__(self, process):
+        self.process = process
+        self.peak = 0.0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopped.wait(0.05):
+            self.peak = max(self.peak, self.process.rss_mib())
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
+        return self.peak
+
+
+def metric_sum(port, name, labels):
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series.split("{")[0] != name:
+            continue
+        if all('%s="%s"' % (k, v) in series for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def write_manifest(build, directory):
+    path = os.path.join(directory, "bench.yaml")
+    functions = os.path.join(build, "functions")
+    with open(path, "w") as f:
+        f.write("""functions:
+  - name: noop-inproc
+    runtime: native
+    artifact: {functions}/libecho.so
+    isolation: none
+    concurrency: 64
+    max_queue: 1000000
+  - name: noop-worker
+    runtime: native
+    artifact: {functions}/libecho.so
+    concurrency: 64
+    max_queue: 1000000
+    idle_timeout: 10m
+  - name: noop-lambda
+    runtime: lambda
+    artifact: {functions}/lambda-python.tar.gz
+    handler: function.handler
+    concurrency: 64
+    max_queue: 1000000
+    idle_timeout: 10m
+  - name: noop-exec
+    runtime: exec
+    artifact: /bin/cat
+    concurrency: 64
+    max_queue: 1000000
+""".format(functions=functions))
+    return path
+
+
+def loadgen(build, port, method, function, payload, concurrency, duration, warmup, json_payload):
+    connections = min(concurrency, 4)
+    argv = [os.path.join(build, "bench", "loadgen"), "--target", "127.0.0.1:%d" % port,
+            "--method", method, "--function", function, "--payload-bytes", str(payload),
+            "--connections", str(connections), "--streams", str(concurrency // connections),
+            "--duration", str(duration), "--warmup", str(warmup), "--json"]
+    if json_payload:
+        argv.append("--json-payload")
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def run_e2e(build, sluice, function, payload, concurrency, duration):
+    """Enqueues for `duration` seconds, then waits until all ran; calls/s end to end."""
+    metrics = sluice.ports["metrics_port"]
+    labels = {"function": function}
+    before = metric_sum(metrics, "sluice_invocations_total", labels)
+    start = time.time()
+    report = loadgen(build, sluice.ports["grpc_port"], "invoke-async", function, payload,
+                     concurrency, duration, 0, False)
+    target = before + report["ok"]
+    deadline = time.time() + 600
+    while metric_sum(metrics, "sluice_invocations_total", labels) < target:
+        if time.time() > deadline:
+            die("async end-to-end: the queue did not drain")
+        time.sleep(0.01)
+    report["ok_per_second"] = report["ok"] / (time.time() - start)
+    return report
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=3)
+    parser.add_argument("--warmup", type=float, default=1)
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--payloads", default="100,65536")
+    parser.add_argument("--concurrency", default="1,64")
+    parser.add_argument("--markdown", help="also write the table as Markdown to this file")
+    parser.add_argument("--csv", help="also write one line per scenario to this CSV file")
+    args = parser.parse_args()
+    build = os.path.abspath(args.build)
+    scenarios = args.scenarios.split(",")
+    for s in scenarios:
+        if s not in SCENARIOS:
+            die("unknown scenario %r (known: %s)" % (s, ", ".join(SCENARIOS)))
+    payloads = [int(p) for p in args.payloads.split(",")]
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+
+    work = tempfile.mkdtemp(prefix="sluice-compare-")
+    servers = []
+    try:
+        bare = Process([os.path.join(build, "bench", "echo_server"), "--ready-file",
+                        os.path.join(work, "bare.ready")],
+                       os.path.join(work, "bare.ready"), os.path.join(work, "bare.log"))
+        servers.append(bare)
+        manifest = write_manifest(build, work)
+        sluice = Process([os.path.join(build, "sluice"), "serve", "--listen", "127.0.0.1:0",
+                          "--metrics-listen", "127.0.0.1:0", "--data-dir",
+                          os.path.join(work, "data"), "--ready-file",
+                          os.path.join(work, "sluice.ready"), "--manifest", manifest,
+                          "--max-queued", "1000000"],
+                         os.path.join(work, "sluice.ready"), os.path.join(work, "sluice.log"))
+        servers.append(sluice)
+        time.sleep(1)  # let start-up allocations settle before reading idle memory
+        idle_rss = sluice.rss_mib()
+        bare_idle_rss = bare.rss_mib()
+        sampler = RssSampler(sluice)
+
+        rows = []
+        print("%-10s %7s %4s | %10s %10s %7s | %9s %9s %9s | %9s %9s" %
+              ("scenario", "payload", "conc", "bare/s", "sluice/s", "ratio", "bare p50",
+               "sluice p50", "added", "bare p99", "sluice p99"))
+        for scenario in scenarios:
+            function = FUNCTION[scenario]
+            method = "invoke-async" if scenario.startswith("async") else "invoke"
+            for payload in payloads:
+                for concurrency in concurrencies:
+                    bare_runs, sluice_runs, ratios = [], [], []
+                    errors = {}
+                    for _ in range(args.rounds):
+                        a = loadgen(build, bare.ports["grpc_port"], method, function, payload,
+                                    concurrency, args.duration, args.warmup,
+                                    scenario == "lambda")
+                        if scenario == "async-e2e":
+                            b = run_e2e(build, sluice, function, payload, concurrency,
+                                        args.duration)
+                        else:
+                            b = loadgen(build, sluice.ports["grpc_port"], method, function,
+                                        payload, concurrency, args.duration, args.warmup,
+                                        scenario == "lambda")
+                        for code, n in b["errors"].items():
+                            errors[code] = errors.get(code, 0) + n
+                        bare_runs.append(a)
+                        sluice_runs.append(b)
+                        ratios.append(b["ok_per_second"] / a["ok_per_second"]
+                                      if a["ok_per_second"] else float("nan"))
+
+                    def med(runs, key):
+                        return statistics.median(r[key] for r in runs)
+
+                    row = {
+                        "scenario": scenario, "payload": payload, "concurrency": concurrency,
+                        "bare_per_second": med(bare_runs, "ok_per_second"),
+                        "sluice_per_second": med(sluice_runs, "ok_per_second"),
+                        "ratio": statistics.median(ratios),
+                        "bare_p50_us": med(bare_runs, "p50_us"),
+                        "sluice_p50_us": med(sluice_runs, "p50_us"),
+                        "bare_p99_us": med(bare_runs, "p99_us"),
+                        "sluice_p99_us": med(sluice_runs, "p99_us"),
+                        "errors": errors,
+                    }
+                    row["added_p50_us"] = row["sluice_p50_us"] - row["bare_p50_us"]
+                    rows.append(row)
+                    print("%-10s %7d %4d | %10.0f %10.0f %7.3f | %9.0f %9.0f %9.0f | %9.0f %9.0f%s"
+                          % (scenario, payload, concurrency, row["bare_per_second"],
+                             row["sluice_per_second"], row["ratio"], row["bare_p50_us"],
+                             row["sluice_p50_us"], row["added_p50_us"], row["bare_p99_us"],
+                             row["sluice_p99_us"],
+                             ("  errors " + json.dumps(errors)) if errors else ""),
+                          flush=True)
+        loaded_rss = sampler.stop()
+        print("\nresident memory (MiB): sluice idle %.1f, loaded (peak) %.1f; bare echo idle %.1f"
+              % (idle_rss, loaded_rss, bare_idle_rss))
+        if args.markdown:
+            with open(args.markdown, "w") as f:
+                f.write("| scenario | payload | concurrency | bare calls/s | sluice calls/s | "
+                        "ratio | bare p50 µs | sluice p50 µs | added p50 µs | sluice p99 µs |\n")
+                f.write("|---|---|---|---|---|---|---|---|---|---|\n")
+                for r in rows:
+                    f.write("| %s | %d B | %d | %.0f | %.0f | %.3f | %.0f | %.0f | %.0f | %.0f |\n"
+                            % (r["scenario"], r["payload"], r["concurrency"],
+                               r["bare_per_second"], r["sluice_per_second"], r["ratio"],
+                               r["bare_p50_us"], r["sluice_p50_us"], r["added_p50_us"],
+                               r["sluice_p99_us"]))
+                f.write("\nResident memory: sluice idle %.1f MiB, loaded (peak) %.1f MiB; "
+                        "bare echo idle %.1f MiB.\n" % (idle_rss, loaded_rss, bare_idle_rss))
+        if args.csv:
+            with open(args.csv, "w") as f:
+                f.write("scenario,payload,concurrency,bare_per_second,sluice_per_second,ratio,"
+                        "bare_p50_us,sluice_p50_us,added_p50_us\n")
+                for r in rows:
+                    f.write("%s,%d,%d,%.1f,%.1f,%.4f,%.1f,%.1f,%.1f\n" %
+                            (r["scenario"], r["payload"], r["concurrency"],
+                             r["bare_per_second"], r["sluice_per_second"], r["ratio"],
+                             r["bare_p50_us"], r["sluice_p50_us"], r["added_p50_us"]))
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
