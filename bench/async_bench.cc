@@ -108,60 +108,25 @@ class BareServer {
 class SluiceServer {
  public:
   SluiceServer() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/sluice-async-bench-XXXXXX");
-    if (mkdtemp(dir.data()) == nullptr) Die("mkdtemp failed");
-    dir_ = dir;
-    const std::string ready = dir_ + "/ready";
-    std::vector<std::string> args = {
-        BuildDir() + "/sluice", "serve",      "--listen",     "127.0.0.1:0",  "--metrics-listen",
-        "127.0.0.1:0",          "--data-dir", dir_ + "/data", "--ready-file", ready};
-    pid_ = fork();
-    if (pid_ < 0) Die("fork failed");
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    std::string contents;
-    while (contents.empty()) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        Die("sluice serve exited during start-up (is " + args[0] + " built?)");
-      }
-      if (absl::Now() > deadline) Die("sluice serve did not become ready");
-      std::ifstream in(ready);
-      if (in) contents.assign(std::istreambuf_iterator<char>(in), {});
-      if (contents.empty()) absl::SleepFor(absl::Milliseconds(10));
-    }
-    std::smatch m;
-    if (!std::regex_search(contents, m,
-                           std::regex(R"re("grpc_port": (\d+), "metrics_port": (\d+))re"))) {
-      Die("malformed ready file: " + contents);
-    }
-    grpc_port_ = std::stoi(m[1]);
-    metrics_port_ = std::stoi(m[2]);
+    setenv("SLUICE_BINARY_DIR", BuildDir().c_str(), /*overwrite=*/0);
+    dir_ = testing::MakeTempDir();
+    absl::StatusOr<std::unique_ptr<testing::ServerProcess>> server =
+        testing::ServerProcess::Start(dir_ + "/data");
+    if (!server.ok()) Die("cannot start sluice serve: " + server.status().ToString());
+    server_ = *std::move(server);
   }
 
   ~SluiceServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
+    server_.reset();
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
 
-  std::string address() const { return absl::StrCat("127.0.0.1:", grpc_port_); }
+  std::string address() const { return server_->address(); }
 
   // RssMib is the server's resident memory (VmRSS) in MiB, or -1.
   double RssMib() const {
-    std::ifstream status(absl::StrCat("/proc/", pid_, "/status"));
+    std::ifstream status(absl::StrCat("/proc/", server_->pid(), "/status"));
     std::string line;
     while (std::getline(status, line)) {
       if (line.rfind("VmRSS:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
@@ -170,16 +135,14 @@ class SluiceServer {
   }
 
   Metrics Scrape() const {
-    absl::StatusOr<std::string> text = HttpGet(metrics_port_, "/metrics");
+    absl::StatusOr<std::string> text = HttpGet(server_->metrics_port(), "/metrics");
     if (!text.ok()) Die(absl::StrCat("cannot read /metrics: ", text.status().ToString()));
     return Metrics(*text);
   }
 
  private:
   std::string dir_;
-  pid_t pid_ = -1;
-  int grpc_port_ = 0;
-  int metrics_port_ = 0;
+  std::unique_ptr<testing::ServerProcess> server_;
 };
 
 // DeployEcho deploys the `echo` example as function "echo".

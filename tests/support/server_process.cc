@@ -84,6 +84,11 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   for (char** e = environ; *e != nullptr; ++e) envs.emplace_back(*e);
   envs.insert(envs.end(), env.begin(), env.end());
   std::unique_ptr<ServerProcess> server(new ServerProcess());
+  // Built before fork: in the child of a multithreaded process only
+  // async-signal-safe calls are allowed (an allocation there can deadlock on
+  // a lock another thread held at the fork).
+  std::vector<char*> argv = Argv(args);
+  std::vector<char*> envp = Argv(envs);
   server->pid_ = fork();
   if (server->pid_ < 0) return absl::InternalError("fork failed");
   if (server->pid_ == 0) {
@@ -91,8 +96,6 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
       const int fd = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
       if (fd < 0 || dup2(fd, 2) < 0) _exit(126);
     }
-    std::vector<char*> argv = Argv(args);
-    std::vector<char*> envp = Argv(envs);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
@@ -201,6 +204,9 @@ RunResult RunCommand(const std::vector<std::string>& argv_in, const std::string&
   std::vector<std::string> envs;
   for (char** e = environ; *e != nullptr; ++e) envs.emplace_back(*e);
   envs.insert(envs.end(), env.begin(), env.end());
+  // Built before fork (see ServerProcess::Start).
+  std::vector<char*> argv = Argv(args);
+  std::vector<char*> envp = Argv(envs);
   const pid_t pid = fork();
   if (pid == 0) {
     dup2(in_pipe[0], 0);
@@ -209,8 +215,6 @@ RunResult RunCommand(const std::vector<std::string>& argv_in, const std::string&
     for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
       close(fd);
     }
-    std::vector<char*> argv = Argv(args);
-    std::vector<char*> envp = Argv(envs);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
