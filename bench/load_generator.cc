@@ -82,18 +82,22 @@ class Recorder {
   }
 
   LoadReport Report() ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
     LoadReport report;
+    std::vector<int64_t> latencies;
+    {
+      absl::MutexLock lock(&mu_);
+      latencies = latencies_;
+      report.errors = errors_;
+    }
     report.seconds = absl::ToDoubleSeconds(end_ - start_);
-    report.ok = latencies_.size();
+    report.ok = latencies.size();
     report.ok_per_second = static_cast<double>(report.ok) / report.seconds;
-    report.errors = errors_;
-    std::sort(latencies_.begin(), latencies_.end());
-    auto at = [this](double q) {
-      if (latencies_.empty()) return absl::ZeroDuration();
-      const size_t rank = static_cast<size_t>(std::ceil(q * latencies_.size()));
+    std::sort(latencies.begin(), latencies.end());
+    auto at = [&latencies](double q) {
+      if (latencies.empty()) return absl::ZeroDuration();
+      const size_t rank = static_cast<size_t>(std::ceil(q * latencies.size()));
       return absl::Nanoseconds(
-          latencies_[std::min(latencies_.size(), std::max<size_t>(rank, 1)) - 1]);
+          latencies[std::min(latencies.size(), std::max<size_t>(rank, 1)) - 1]);
     };
     report.p50 = at(0.5);
     report.p90 = at(0.9);
