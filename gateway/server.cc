@@ -190,7 +190,7 @@ absl::Status RunServer(const ServerOptions& given) {
   InvocationProbe probe(*metrics);
   WorkerProbe worker_probe(*metrics);
   PoolEventsByFunction pool_events(&worker_probe);
-  FunctionLogs logs(DefaultLogger(), options.log_lines);
+  FunctionLogs logs(&DefaultLogger(), options.log_lines);
   // Spans go to the OTLP collector named by the OTEL_* environment, if any;
   // the exporter outlives everything that records spans.
   absl::StatusOr<OtelConfig> otel = OtelConfigFromEnv();

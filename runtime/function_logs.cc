@@ -38,36 +38,10 @@ void CleanText(std::string& text, size_t max_bytes) {
   text = std::move(out);
 }
 
-// EscapeControl returns `text` with control characters written as \xNN, so
-// that it stays on one line of the server's log.
-std::string EscapeControl(absl::string_view text) {
-  constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7F) {
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
-FunctionLogs::FunctionLogs(std::ostream* server_log, size_t ring_lines)
-    : server_log_(server_log),
-      server_logger_(nullptr),
-      ring_lines_(std::max<size_t>(ring_lines, 1)) {}
-
-FunctionLogs::FunctionLogs(Logger& server_logger, size_t ring_lines)
-    : server_log_(nullptr),
-      server_logger_(&server_logger),
-      ring_lines_(std::max<size_t>(ring_lines, 1)) {}
+FunctionLogs::FunctionLogs(Logger* server_logger, size_t ring_lines)
+    : server_logger_(server_logger), ring_lines_(std::max<size_t>(ring_lines, 1)) {}
 
 void FunctionLogs::Append(LogLine line) {
   CleanText(line.text, kMaxLineBytes);
@@ -78,13 +52,6 @@ void FunctionLogs::Append(LogLine line) {
     fields.emplace_back("stream", line.stream);
     server_logger_->Log(LogLevel::kInfo, "function", line.text, fields);
   }
-  std::string server_line;
-  if (server_log_ != nullptr) {
-    server_line = absl::StrCat(
-        "sluice: log function=", EscapeControl(line.function), " version=", line.version,
-        " invocation=", line.invocation_id.empty() ? "-" : EscapeControl(line.invocation_id),
-        " stream=", EscapeControl(line.stream), ": ", EscapeControl(line.text), "\n");
-  }
   {
     absl::MutexLock lock(&mu_);
     FunctionState& state = functions_[line.function];
@@ -93,10 +60,6 @@ void FunctionLogs::Append(LogLine line) {
     // Callbacks run under the lock: that is what makes Unsubscribe a barrier
     // and keeps each subscriber's lines in order.
     for (auto& [handle, callback] : state.subscribers) callback(state.ring.back());
-  }
-  if (server_log_ != nullptr) {
-    absl::MutexLock lock(&server_log_mu_);
-    *server_log_ << server_line << std::flush;
   }
 }
 

@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <ostream>
 #include <string>
 #include <vector>
 
@@ -45,18 +44,12 @@ class FunctionLogs final : public LogSink {
   using Callback = absl::AnyInvocable<void(const LogLine&)>;
   using SequencedCallback = absl::AnyInvocable<void(const SequencedLogLine&)>;
 
-  // `server_log`, when not null, receives each line as one line of text:
-  // "sluice: log function=NAME version=V invocation=ID stream=S: TEXT", with
-  // "-" for an empty invocation id and control characters of TEXT escaped as
-  // \xNN. It must outlive this object. `ring_lines` (at least 1) is how many
-  // lines are kept per function.
-  explicit FunctionLogs(std::ostream* server_log = nullptr, size_t ring_lines = kDefaultRingLines);
-
-  // `server_logger` receives each line as one event at level info, component
-  // "function", message the line's text, and the fields function, version,
-  // invocation_id (only when not empty) and stream. It must outlive this
-  // object (DefaultLogger() does). `ring_lines` is as above.
-  explicit FunctionLogs(Logger& server_logger, size_t ring_lines = kDefaultRingLines);
+  // `server_logger`, when not null, receives each line as one event at
+  // level info, component "function", message the line's text, and the
+  // fields function, version, invocation_id and trace_id (when known) and
+  // stream. It must outlive this object (DefaultLogger() does).
+  // `ring_lines` (at least 1) is how many lines are kept per function.
+  explicit FunctionLogs(Logger* server_logger = nullptr, size_t ring_lines = kDefaultRingLines);
 
   FunctionLogs(const FunctionLogs&) = delete;
   FunctionLogs& operator=(const FunctionLogs&) = delete;
@@ -96,14 +89,9 @@ class FunctionLogs final : public LogSink {
     absl::flat_hash_map<uint64_t, SequencedCallback> subscribers;
   };
 
-  // Constant after construction. At most one of server_log_ and
-  // server_logger_ is set.
-  std::ostream* const server_log_ ABSL_PT_GUARDED_BY(server_log_mu_);
+  // Constant after construction.
   Logger* const server_logger_;
   const size_t ring_lines_;
-
-  // Serializes writes to server_log_; never held with mu_.
-  absl::Mutex server_log_mu_;
 
   absl::Mutex mu_;
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
