@@ -22,6 +22,7 @@
 #include "grpcpp/grpcpp.h"
 
 int main(int argc, char** argv) {
+  sluice::ApplyProcessSettings();
   std::string listen = "127.0.0.1:0";
   std::string ready_file;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -5,6 +5,7 @@
 
 #include "cli/app.h"
 #include "gateway/server.h"
+#include "gateway/server_settings.h"
 #include "runtime/native_worker.h"
 
 #ifdef SLUICE_SANITIZE
@@ -33,6 +34,7 @@ int RunWorker(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sluice::ApplyProcessSettings();
   if (argc > 1 && std::strcmp(argv[1], "worker") == 0) return RunWorker(argc, argv);
   sluice::cli::Console console = sluice::cli::StandardConsole();
   return sluice::cli::RunCli(argc, argv, console, &sluice::RunServer);

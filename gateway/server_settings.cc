@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 
@@ -12,6 +13,12 @@ void ApplyServerSettings(grpc::ServerBuilder& builder, size_t max_payload_bytes)
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::max(max_payload_bytes, kMaxDeployChunk) + 1024 * 1024));
+}
+
+void ApplyProcessSettings() {
+#ifdef NDEBUG
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
 }
 
 }  // namespace sluice

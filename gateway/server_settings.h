@@ -17,4 +17,13 @@ inline constexpr size_t kMaxDeployChunk = 1024 * 1024;
 // reflection. Call before BuildAndStart.
 void ApplyServerSettings(grpc::ServerBuilder& builder, size_t max_payload_bytes);
 
+// ApplyProcessSettings sets what every serving process of Sluice (the
+// server, a worker, the benchmarks' bare server) shares: in Release builds
+// abseil's mutex deadlock detection is off. Debian builds abseil without
+// NDEBUG, so by default every absl::Mutex lock records a lock-order graph
+// and every mutex destroyed removes itself from it under a global lock;
+// Debug and sanitizer builds keep that check. Process-wide; call it first
+// thing in main, before any thread starts.
+void ApplyProcessSettings();
+
 }  // namespace sluice

@@ -106,6 +106,25 @@ absl::Status Dispatcher::Submit(const std::string& function, const QueueLimits& 
   return absl::OkStatus();
 }
 
+bool Dispatcher::RunInline(const std::string& function, const QueueLimits& limits, Task& task) {
+  const absl::Time now = clock_->Now();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!Accepting()) return false;
+    Queue& q = queues_[function];
+    q.limits = limits;
+    if (q.size > 0 || q.reserved > 0 || q.running >= limits.concurrency || !q.run_time.sampled ||
+        q.run_time.average >= kInlineRunTime) {
+      return false;
+    }
+    ++q.running;
+    ++total_running_;
+  }
+  probe_->OnEnqueued(function);
+  Run(function, task, now);
+  return true;
+}
+
 void Dispatcher::SubmitUnbounded(const std::string& function, const QueueLimits& limits,
                                  Task task) {
   {
@@ -210,19 +229,23 @@ void Dispatcher::Loop() {
       ++total_running_;
       MaybeReady(name, q);  // back of the line: other functions go first
     }
-    const absl::Time started = clock_->Now();
-    probe_->OnStarted(name, started - entry.enqueued_at);
-    entry.task.run();
-    entry.task = Task{};  // release captured state outside the lock
-    const absl::Duration ran = clock_->Now() - started;
-    absl::MutexLock lock(&mu_);
-    Queue& q = queues_[name];
-    q.run_time.Add(ran);
-    run_time_.Add(ran);
-    --q.running;
-    --total_running_;
-    MaybeReady(name, q);
+    Run(name, entry.task, entry.enqueued_at);
   }
+}
+
+void Dispatcher::Run(const std::string& name, Task& task, absl::Time enqueued_at) {
+  const absl::Time started = clock_->Now();
+  probe_->OnStarted(name, started - enqueued_at);
+  task.run();
+  task = Task{};  // release captured state outside the lock
+  const absl::Duration ran = clock_->Now() - started;
+  absl::MutexLock lock(&mu_);
+  Queue& q = queues_[name];
+  q.run_time.Add(ran);
+  run_time_.Add(ran);
+  --q.running;
+  --total_running_;
+  MaybeReady(name, q);
 }
 
 std::vector<Task> Dispatcher::TakeQueued() {

@@ -96,6 +96,17 @@ class Dispatcher {
   // Submit is Reserve followed by SubmitReserved. On refusal `task` is
   // destroyed without calling `drop`.
   absl::Status Submit(const std::string& function, const QueueLimits& limits, Task task);
+  // RunInline runs `task.run` on the calling thread, before returning true,
+  // when `function` has a free concurrency slot, nothing waiting or
+  // reserved (so that no waiting task is passed over), and its tasks are
+  // known to be quick: their average run time (see RetryDelayEstimate) is
+  // under kInlineRunTime. The run counts against the function's
+  // concurrency and in its metrics like a queued task that waited for no
+  // time. Returns false, leaving `task` intact (the caller then submits it),
+  // otherwise, and after Close or Shutdown. It saves the hand-off to a
+  // dispatcher thread and back; a function's first task always goes
+  // through the queue, which measures it.
+  bool RunInline(const std::string& function, const QueueLimits& limits, Task& task);
   // SubmitUnbounded queues `task` past the function's and the total bound
   // (used to recover work that was acknowledged before a restart). After
   // Close or Shutdown the task is dropped instead.
@@ -137,6 +148,7 @@ class Dispatcher {
   static constexpr absl::Duration kMinRetryDelay = absl::Milliseconds(100);
   static constexpr absl::Duration kMaxRetryDelay = absl::Seconds(60);
   static constexpr absl::Duration kDefaultRunTime = absl::Seconds(1);
+  static constexpr absl::Duration kInlineRunTime = absl::Milliseconds(1);
   static absl::Duration RetryDelayEstimate(absl::Duration run_time, size_t ahead,
                                            uint32_t concurrency);
 
@@ -175,6 +187,9 @@ class Dispatcher {
   // PopNext removes and returns the waiting task of `q` to start next.
   // Precondition: q.size > 0.
   Entry PopNext(Queue& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Run runs a started task of `name` outside the lock and gives its slot
+  // back.
+  void Run(const std::string& name, Task& task, absl::Time enqueued_at) ABSL_LOCKS_EXCLUDED(mu_);
   // TakeQueued empties every queue and returns the tasks to drop.
   std::vector<Task> TakeQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Accepting() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !closed_ && !shutdown_; }

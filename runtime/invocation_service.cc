@@ -214,11 +214,17 @@ std::shared_ptr<SyncCall> InvocationService::InvokeSync(
   state->args = std::move(args);
   const std::string name = state->args.function;
   const v1::Priority priority = state->args.priority;
-  absl::Status submitted = dispatcher_->Submit(
-      name, limits,
-      Task{[this, state] { RunSync(state); },
-           [state] { state->Answer(absl::UnavailableError("the server is shutting down")); },
-           priority});
+  Task task{[this, state] { RunSync(state); },
+            [state] { state->Answer(absl::UnavailableError("the server is shutting down")); },
+            priority};
+  // An in-process function that is known to be quick runs on the caller's
+  // thread when it has a free slot: no hand-off to a dispatcher thread.
+  const v1::FunctionSpec& spec = state->function.spec();
+  if (spec.runtime() == v1::RUNTIME_NATIVE && spec.isolation() == v1::ISOLATION_NONE &&
+      dispatcher_->RunInline(name, limits, task)) {
+    return state;
+  }
+  absl::Status submitted = dispatcher_->Submit(name, limits, std::move(task));
   if (!submitted.ok()) state->Answer(submitted);
   return state;
 }

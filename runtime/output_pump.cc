@@ -39,7 +39,7 @@ void Emit(Stream& stream, OutputPump::LineFn& on_line) {
 }  // namespace
 
 OutputPump::OutputPump(int stdout_fd, int stderr_fd, LineFn on_line)
-    : on_line_(std::move(on_line)) {
+    : on_line_(std::move(on_line)), fds_{stdout_fd, stderr_fd} {
   if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
   thread_ = std::thread([this, stdout_fd, stderr_fd] { Loop(stdout_fd, stderr_fd); });
 }
@@ -51,9 +51,20 @@ OutputPump::~OutputPump() {
   }
 }
 
+bool OutputPump::PipesQuiet() const {
+  // poll() skips negative descriptors; a pipe at end-of-file reports POLLHUP
+  // and so counts as not quiet, which only sends Drain the slow way.
+  pollfd fds[2] = {{fds_[0], POLLIN, 0}, {fds_[1], POLLIN, 0}};
+  return poll(fds, 2, 0) == 0;
+}
+
 void OutputPump::Drain() {
   absl::MutexLock lock(&mu_);
   if (finished_ || wake_[1] < 0) return;
+  // The usual case, an attempt that printed nothing: no byte is in either
+  // pipe, and none the pump took out is still being handed on (the pump
+  // marks a read under mu_ before it takes anything out of a pipe).
+  if (reading_ == 0 && PipesQuiet()) return;
   const uint64_t ticket = ++drains_requested_;
   const char byte = 1;
   if (write(wake_[1], &byte, 1) < 0 && errno != EAGAIN) return;  // a wake-up is pending anyway
@@ -73,6 +84,17 @@ void OutputPump::Loop(int stdout_fd, int stderr_fd) {
   char buffer[64 * 1024];
   // ReadOnce reads what `stream` has; false once it reached end-of-file.
   auto read_once = [&](Stream& stream) {
+    {
+      absl::MutexLock lock(&mu_);
+      ++reading_;
+    }
+    struct Done {
+      OutputPump* pump;
+      ~Done() {
+        absl::MutexLock lock(&pump->mu_);
+        --pump->reading_;
+      }
+    } done{this};
     const ssize_t n = read(stream.fd, buffer, sizeof(buffer));
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
     if (n <= 0) {

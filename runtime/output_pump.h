@@ -39,13 +39,21 @@ class OutputPump {
 
  private:
   void Loop(int stdout_fd, int stderr_fd);
+  // PipesQuiet tells whether neither pipe has anything to read right now.
+  bool PipesQuiet() const;
 
   LineFn on_line_;
+  const int fds_[2];        // stdout, stderr as given (either may be -1)
   int wake_[2] = {-1, -1};  // self-pipe that carries drain requests
   absl::Mutex mu_;
   uint64_t drains_requested_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t drains_done_ ABSL_GUARDED_BY(mu_) = 0;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // Reads under way: set before the pump reads a pipe and cleared once the
+  // lines it read are handed on, so that Drain can tell, with the pipes
+  // quiet and no read under way, that nothing is left without waking the
+  // pump.
+  int reading_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;  // last: started once the members above exist
 };
 

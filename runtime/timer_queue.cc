@@ -8,6 +8,7 @@ TimerQueue::~TimerQueue() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
+    wake_.Signal();
   }
   thread_.join();
 }
@@ -17,6 +18,7 @@ uint64_t TimerQueue::Schedule(absl::Time when, absl::AnyInvocable<void()> fn) {
   const uint64_t handle = next_handle_++;
   timers_.emplace(std::make_pair(when, handle), std::move(fn));
   when_.emplace(handle, when);
+  if (when < sleeping_until_) wake_.Signal();
   return handle;
 }
 
@@ -33,29 +35,17 @@ void TimerQueue::Loop() {
   absl::MutexLock lock(&mu_);
   while (!stop_) {
     if (timers_.empty()) {
-      mu_.Await(absl::Condition(
-          +[](TimerQueue* q)
-               ABSL_NO_THREAD_SAFETY_ANALYSIS { return q->stop_ || !q->timers_.empty(); },
-          this));
+      sleeping_until_ = absl::InfiniteFuture();
+      wake_.Wait(&mu_);
+      sleeping_until_ = absl::InfinitePast();
       continue;
     }
     auto first = timers_.begin();
     const absl::Time when = first->first.first;
     if (absl::Now() < when) {
-      // Wakes early when a sooner timer is added or on stop.
-      const size_t count = timers_.size();
-      struct Args {
-        TimerQueue* q;
-        size_t count;
-        absl::Time when;
-      } args{this, count, when};
-      mu_.AwaitWithDeadline(absl::Condition(
-                                +[](Args* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                  return a->q->stop_ || a->q->timers_.size() != a->count ||
-                                         a->q->timers_.begin()->first.first != a->when;
-                                },
-                                &args),
-                            when);
+      sleeping_until_ = when;
+      wake_.WaitWithDeadline(&mu_, when);
+      sleeping_until_ = absl::InfinitePast();
       continue;
     }
     absl::AnyInvocable<void()> fn = std::move(first->second);

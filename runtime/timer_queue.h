@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -32,10 +33,19 @@ class TimerQueue {
   void Loop();
 
   absl::Mutex mu_;
+  // Signalled when a timer is due before the time the thread sleeps until,
+  // and on stop. Cancel does not signal: the thread wakes at the old time,
+  // finds nothing due and sleeps on, so the common schedule-then-cancel of
+  // an attempt's timeout does not wake the timer thread at all.
+  absl::CondVar wake_;
+  // When the timer thread wakes next by itself (InfiniteFuture when it
+  // waits for a signal; InfinitePast while it runs callbacks or is about
+  // to look again).
+  absl::Time sleeping_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Ordered by (time, handle).
   std::map<std::pair<absl::Time, uint64_t>, absl::AnyInvocable<void()>> timers_
       ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, absl::Time> when_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, absl::Time> when_ ABSL_GUARDED_BY(mu_);
   uint64_t next_handle_ ABSL_GUARDED_BY(mu_) = 1;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

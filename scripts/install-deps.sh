@@ -31,10 +31,12 @@ packages=(
   libbenchmark-dev
   libssl-dev
   zlib1g-dev
-  # Tools used by the tests: promtool and the Prometheus server, python3, curl.
+  # Tools used by the tests: promtool and the Prometheus server, python3, curl;
+  # and gnuplot, for the benchmark plot (bench/plot.sh).
   prometheus
   python3
   curl
+  gnuplot-nox
 )
 
 # is_installed PACKAGE: true when dpkg reports PACKAGE fully installed.

@@ -507,5 +507,119 @@ TEST_F(DispatcherTest, AwaitIdleOnIdleDispatcherReturnsAtOnce) {
   EXPECT_TRUE(dispatcher.AwaitIdle(absl::Now() + absl::Seconds(30)));
 }
 
+// QuickTask returns a task that counts its runs and notes whether it ran
+// on the calling thread.
+Task QuickTask(std::atomic<int>& runs, std::thread::id* ran_on = nullptr) {
+  return Task{[&runs, ran_on] {
+                if (ran_on != nullptr) *ran_on = std::this_thread::get_id();
+                ++runs;
+              },
+              nullptr};
+}
+
+// Measure runs one task of `function` through the queue and waits until it
+// has finished, so that the dispatcher knows how long the function's tasks
+// run (`run` may advance a manual clock to make it slow).
+void Measure(
+    Dispatcher& dispatcher, const std::string& function, const QueueLimits& limits,
+    absl::AnyInvocable<void()> run = [] {}) {
+  absl::Notification ran;
+  ASSERT_TRUE(dispatcher
+                  .Submit(function, limits,
+                          Task{[&] {
+                                 run();
+                                 ran.Notify();
+                               },
+                               nullptr})
+                  .ok());
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_TRUE(dispatcher.AwaitIdle(absl::Now() + absl::Seconds(30)));
+}
+
+TEST_F(DispatcherTest, RunInlineRunsAQuickFunctionOnTheCallersThread) {
+  ManualClock clock;
+  Dispatcher dispatcher(2, &probe_, &clock);
+  std::atomic<int> runs{0};
+  // Never measured yet: the first task goes through the queue.
+  Task first = QuickTask(runs);
+  EXPECT_FALSE(dispatcher.RunInline("f", {4, 100}, first));
+  EXPECT_EQ(runs.load(), 0);
+  Measure(dispatcher, "f", {4, 100});
+  // Measured quick (no time passes on the manual clock): runs inline.
+  std::thread::id ran_on;
+  Task second = QuickTask(runs, &ran_on);
+  EXPECT_TRUE(dispatcher.RunInline("f", {4, 100}, second));
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+}
+
+TEST_F(DispatcherTest, RunInlineNeverPassesWaitingWorkOrExceedsConcurrency) {
+  ManualClock clock;
+  Dispatcher dispatcher(2, &probe_, &clock);
+  std::atomic<int> runs{0};
+  Measure(dispatcher, "f", {1, 100});
+
+  Gate gate;
+  Block(dispatcher, "f", gate);  // the only slot is taken
+  Task busy = QuickTask(runs);
+  EXPECT_FALSE(dispatcher.RunInline("f", {1, 100}, busy)) << "over the concurrency limit";
+  ASSERT_TRUE(dispatcher.Submit("f", {1, 100}, std::move(busy)).ok());  // now one waits
+  Task passing = QuickTask(runs);
+  EXPECT_FALSE(dispatcher.RunInline("f", {1, 100}, passing)) << "a task waits";
+  gate.Open();
+  Measure(dispatcher, "f", {1, 100});  // runs after the waiting one
+  EXPECT_EQ(runs.load(), 1);
+
+  // A reservation also holds a place in line.
+  ASSERT_TRUE(dispatcher.Reserve("f", {1, 100}).ok());
+  Task behind = QuickTask(runs);
+  EXPECT_FALSE(dispatcher.RunInline("f", {1, 100}, behind)) << "a reserved place is ahead";
+  dispatcher.Unreserve("f");
+  EXPECT_TRUE(dispatcher.RunInline("f", {1, 100}, behind));
+  EXPECT_EQ(runs.load(), 2);
+
+  dispatcher.Close();
+  Task closed = QuickTask(runs);
+  EXPECT_FALSE(dispatcher.RunInline("f", {1, 100}, closed)) << "after Close";
+  EXPECT_TRUE(static_cast<bool>(closed.run)) << "a refused task is left intact";
+}
+
+TEST_F(DispatcherTest, RunInlineLeavesSlowFunctionsToTheQueue) {
+  ManualClock clock;
+  Dispatcher dispatcher(2, &probe_, &clock);
+  std::atomic<int> runs{0};
+  Measure(dispatcher, "slow", {4, 100}, [&] { clock.Advance(Dispatcher::kInlineRunTime * 2); });
+  Task next = QuickTask(runs);
+  EXPECT_FALSE(dispatcher.RunInline("slow", {4, 100}, next));
+  EXPECT_EQ(runs.load(), 0);
+}
+
+TEST_F(DispatcherTest, RunInlineHoldsTheSlotWhileItRuns) {
+  ManualClock clock;
+  Dispatcher dispatcher(2, &probe_, &clock);
+  Measure(dispatcher, "f", {1, 100});
+  // While the inline task runs, a task submitted from inside it must wait
+  // for the slot, and starts once the inline task returned.
+  std::atomic<bool> inline_done{false};
+  std::atomic<bool> queued_saw_inline_done{false};
+  absl::Notification queued_ran;
+  Task outer{[&] {
+               ASSERT_TRUE(dispatcher
+                               .Submit("f", {1, 100},
+                                       Task{[&] {
+                                              queued_saw_inline_done = inline_done.load();
+                                              queued_ran.Notify();
+                                            },
+                                            nullptr})
+                               .ok());
+               EXPECT_EQ(dispatcher.QueueDepth("f"), 1u);
+               inline_done = true;
+             },
+             nullptr};
+  ASSERT_TRUE(dispatcher.RunInline("f", {1, 100}, outer));
+  ASSERT_TRUE(queued_ran.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(queued_saw_inline_done.load());
+}
+
 }  // namespace
 }  // namespace sluice

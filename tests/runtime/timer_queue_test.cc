@@ -65,5 +65,27 @@ TEST(TimerQueueTest, EarlierTimerAddedLaterWakesTheQueue) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
+TEST(TimerQueueTest, CancelledEarliestTimerLeavesLaterOnesOnTime) {
+  TimerQueue timers;
+  // The thread sleeps until the first timer; cancelling it does not wake
+  // the thread, which must still run the second at its time.
+  const uint64_t first = timers.Schedule(absl::Now() + absl::Milliseconds(20), [] {});
+  ASSERT_TRUE(timers.Cancel(first));
+  absl::Notification second;
+  timers.Schedule(absl::Now() + absl::Milliseconds(60), [&] { second.Notify(); });
+  EXPECT_TRUE(second.WaitForNotificationWithTimeout(absl::Seconds(10)));
+}
+
+TEST(TimerQueueTest, TimersScheduledAfterAnIdleSpellStillRun) {
+  TimerQueue timers;
+  for (int i = 0; i < 100; ++i) {
+    const uint64_t handle = timers.Schedule(absl::Now() + absl::Minutes(5), [] {});
+    ASSERT_TRUE(timers.Cancel(handle));  // the common case: an attempt ends in time
+  }
+  absl::Notification due;
+  timers.Schedule(absl::Now() + absl::Milliseconds(5), [&] { due.Notify(); });
+  EXPECT_TRUE(due.WaitForNotificationWithTimeout(absl::Seconds(10)));
+}
+
 }  // namespace
 }  // namespace sluice
