@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
 #include "bench/load_generator.h"
+#include "gateway/server_settings.h"
 
 namespace {
 
@@ -38,6 +39,7 @@ int Int(const char* value) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sluice::ApplyProcessSettings();  // the client is as lean as the servers it drives
   LoadOptions options;
   bool json = false;
   for (int i = 1; i < argc; ++i) {

@@ -50,6 +50,7 @@ void GroupCommitter::Run() {
     }
     WriteBatch merged;
     for (Pending& pending : round) merged.Append(std::move(pending.batch));
+    merged.DropSupersededInvocationPuts();
     absl::Status status;
     if (!merged.empty()) {
       // Measured with the real clock: this is the latency of the write, not

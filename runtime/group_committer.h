@@ -19,7 +19,9 @@ class StoreProbe;
 
 // GroupCommitter queues write batches and commits them from one dedicated
 // thread: each round takes every batch queued so far, merges them in
-// submission order into one WriteBatch and calls Store::Commit once. Every
+// submission order into one WriteBatch (where a later write of an
+// invocation replaces an earlier one, only the later is kept: see
+// WriteBatch::DropSupersededInvocationPuts) and calls Store::Commit once. Every
 // batch of a round gets that commit's status, so one failed commit (for
 // example one malformed write) fails every batch merged with it.
 //

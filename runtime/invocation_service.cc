@@ -416,13 +416,15 @@ void InvocationService::Record(v1::Invocation record,
   const std::string key =
       record.idempotency_key().empty() ? std::string() : KeyOf(name, record.idempotency_key());
   WriteBatch batch;
-  batch.PutInvocation(record);
   if (!key.empty()) batch.PutIdempotencyKey(name, record.idempotency_key(), id);
   {
     absl::MutexLock lock(&mu_);
     active_[id].record = record;
   }
-  committer_->Submit(std::move(batch), [this, id, name, priority, key, record = std::move(record),
+  auto snapshot = std::make_shared<const v1::Invocation>(std::move(record));
+  batch.PutInvocation(snapshot);
+  committer_->Submit(std::move(batch), [this, id, name, priority, key,
+                                        snapshot = std::move(snapshot),
                                         done = std::move(done)](absl::Status s) mutable {
     if (!s.ok()) {
       dispatcher_->Unreserve(name);
@@ -436,8 +438,8 @@ void InvocationService::Record(v1::Invocation record,
       done(error);
       return;
     }
-    MarkDurable(record);
-    watchers_->Publish(record);
+    MarkDurable(snapshot);
+    watchers_->Publish(*snapshot);
     dispatcher_->SubmitReserved(name,
                                 Task{[this, id, name] { RunAsync(id, name); }, nullptr, priority});
     if (!key.empty()) AnswerKey(key, absl::OkStatus(), id);
@@ -594,8 +596,8 @@ void InvocationService::OnProgress(const std::string& id, uint32_t attempt, uint
     progress->set_attempt(attempt);
     // Watchers see the durable state with the new progress; before the
     // attempt's start is durable there is nothing to show yet.
-    const std::optional<v1::Invocation>& committed = it->second.committed;
-    if (!committed.has_value() || committed->state() != v1::RUNNING ||
+    const std::shared_ptr<const v1::Invocation>& committed = it->second.committed;
+    if (committed == nullptr || committed->state() != v1::RUNNING ||
         committed->attempt() != attempt) {
       return;
     }
@@ -695,20 +697,21 @@ void InvocationService::End(const std::string& id, Active& active, v1::Invocatio
       }
       (void)NormalizeRetryPolicy(policy, "spec.retry");
       *child->mutable_retry() = std::move(policy);
-      extra.PutInvocation(*child);
       active_[child->id()].record = *child;
     }
   }
   absl::AnyInvocable<void(absl::Status)> then;
   if (child.has_value()) {
-    then = [this, child = *std::move(child)](absl::Status s) {
+    auto snapshot = std::make_shared<const v1::Invocation>(*std::move(child));
+    extra.PutInvocation(snapshot);
+    then = [this, child = std::move(snapshot)](absl::Status s) {
       if (s.ok()) {
         MarkDurable(child);
-        watchers_->Publish(child);
-        Enqueue(child.id(), child.function(), child.priority());
+        watchers_->Publish(*child);
+        Enqueue(child->id(), child->function(), child->priority());
       } else {
         absl::MutexLock lock(&mu_);
-        active_.erase(child.id());
+        active_.erase(child->id());
       }
     };
   }
@@ -722,24 +725,26 @@ void InvocationService::Transition(const std::string& id, Active& active, v1::In
   active.record.set_state(state);
   *active.record.mutable_updated_at() = ToProto(now);
   AppendChange(active.record, state, now, reason);
+  // One copy of the record, shared by the write, the callback and Get.
+  auto snapshot = std::make_shared<const v1::Invocation>(active.record);
   WriteBatch batch;
-  batch.PutInvocation(active.record);
+  batch.PutInvocation(snapshot);
   batch.Append(std::move(extra));
   const bool terminal = IsTerminal(state);
   // Commits are applied and their callbacks run in submission order, so
   // watchers see the states of one invocation in order.
-  committer_->Submit(std::move(batch), [this, id, terminal, snapshot = active.record,
+  committer_->Submit(std::move(batch), [this, id, terminal, snapshot = std::move(snapshot),
                                         then = std::move(then)](absl::Status s) mutable {
     if (s.ok()) {
       MarkDurable(snapshot);
-      watchers_->Publish(snapshot);
+      watchers_->Publish(*snapshot);
     } else {
       LogError("invocation",
                absl::StrCat("could not record invocation ", id, " as ",
-                            v1::InvocationState_Name(snapshot.state()), ": ", s.message()),
+                            v1::InvocationState_Name(snapshot->state()), ": ", s.message()),
                {{"invocation_id", id},
-                {"function", snapshot.function()},
-                {"trace_id", TraceOfRecord(snapshot).TraceIdHex()}});
+                {"function", snapshot->function()},
+                {"trace_id", TraceOfRecord(*snapshot).TraceIdHex()}});
       if (terminal) {
         // The store keeps the last durable state; Get reads it from there.
         absl::MutexLock lock(&mu_);
@@ -767,7 +772,7 @@ absl::Status InvocationService::Recover() {
     absl::MutexLock lock(&mu_);
     Active& active = active_[id];
     active.record = std::move(inv);
-    active.committed = active.record;  // read from the store
+    active.committed = std::make_shared<const v1::Invocation>(active.record);  // as stored
     if (absl::StatusOr<v1::Function> f =
             registry_->Get(active.record.function(), active.record.version());
         f.ok()) {
@@ -797,14 +802,16 @@ absl::Status InvocationService::Recover() {
   return absl::OkStatus();
 }
 
-void InvocationService::MarkDurable(const v1::Invocation& snapshot) {
+void InvocationService::MarkDurable(std::shared_ptr<const v1::Invocation> snapshot) {
+  std::optional<Active> ended;  // destroyed outside the lock
   absl::MutexLock lock(&mu_);
-  auto it = active_.find(snapshot.id());
+  auto it = active_.find(snapshot->id());
   if (it == active_.end()) return;
-  if (IsTerminal(snapshot.state())) {
+  if (IsTerminal(snapshot->state())) {
+    ended = std::move(it->second);
     active_.erase(it);
   } else {
-    it->second.committed = snapshot;
+    it->second.committed = std::move(snapshot);
   }
 }
 
@@ -814,7 +821,7 @@ absl::StatusOr<v1::Invocation> InvocationService::Get(const std::string& id) {
   }
   {
     absl::MutexLock lock(&mu_);
-    if (auto it = active_.find(id); it != active_.end() && it->second.committed.has_value()) {
+    if (auto it = active_.find(id); it != active_.end() && it->second.committed != nullptr) {
       v1::Invocation shown = *it->second.committed;
       // Progress is shown as reported, without waiting for a commit.
       const v1::Invocation& live = it->second.record;
@@ -987,7 +994,7 @@ absl::StatusOr<std::vector<std::string>> InvocationService::Requeue(
   std::vector<std::string> ids;
   ids.reserve(queued.size());
   for (const v1::Invocation& inv : queued) {
-    MarkDurable(inv);
+    MarkDurable(std::make_shared<const v1::Invocation>(inv));
     watchers_->Publish(inv);
     Enqueue(inv.id(), inv.function(), inv.priority());
     ids.push_back(inv.id());

@@ -178,9 +178,10 @@ class InvocationService {
   // and its running attempt.
   struct Active {
     v1::Invocation record;
-    // What Get and watchers see: only states that survive a crash. Unset
-    // until the first commit of the invocation lands.
-    std::optional<v1::Invocation> committed;
+    // What Get and watchers see: only states that survive a crash. Null
+    // until the first commit of the invocation lands. Shared with the
+    // write that stored it.
+    std::shared_ptr<const v1::Invocation> committed;
     std::shared_ptr<CancelFlag> cancel;  // set while an attempt runs
     // The spec of the version that runs or ran (for max_event_age and
     // destinations); unset until the first attempt resolves it.
@@ -250,7 +251,7 @@ class InvocationService {
   // MarkDurable records that `snapshot` of its invocation is committed: a
   // terminal one ends the invocation's Active, another becomes what Get
   // shows.
-  void MarkDurable(const v1::Invocation& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
+  void MarkDurable(std::shared_ptr<const v1::Invocation> snapshot) ABSL_LOCKS_EXCLUDED(mu_);
   // Requeue moves dead-lettered `records` back to PENDING and queues them.
   absl::StatusOr<std::vector<std::string>> Requeue(std::vector<v1::Invocation> records);
 

@@ -31,7 +31,7 @@ class MemoryStore final : public Store {
           functions_.erase(op.key);
           break;
         case WriteBatch::Op::Kind::kPutInvocation:
-          invocations_[op.key] = op.invocation;
+          invocations_[op.key] = *op.invocation;
           break;
         case WriteBatch::Op::Kind::kDeleteInvocation:
           invocations_.erase(op.key);

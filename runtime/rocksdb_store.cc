@@ -214,14 +214,14 @@ class RocksDbStoreImpl final : public RocksDbStore {
           break;
         }
         case WriteBatch::Op::Kind::kPutInvocation:
-          if (!op.invocation.SerializeToString(&value)) {
+          if (!op.invocation->SerializeToString(&value)) {
             return absl::InvalidArgumentError(
                 absl::StrCat("invocation ", op.key, " cannot be serialized"));
           }
           status = writes.Put(InvocationKey(op.key), value);
           if (status.ok()) {
-            status = IsUnfinished(op.invocation.state()) ? writes.Put(UnfinishedKey(op.key), "")
-                                                         : writes.Delete(UnfinishedKey(op.key));
+            status = IsUnfinished(op.invocation->state()) ? writes.Put(UnfinishedKey(op.key), "")
+                                                          : writes.Delete(UnfinishedKey(op.key));
           }
           break;
         case WriteBatch::Op::Kind::kDeleteInvocation:

@@ -4,7 +4,9 @@
 #include <iterator>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace sluice {
 
@@ -24,10 +26,14 @@ void WriteBatch::DeleteFunction(const std::string& name) {
 }
 
 void WriteBatch::PutInvocation(const v1::Invocation& invocation) {
+  PutInvocation(std::make_shared<const v1::Invocation>(invocation));
+}
+
+void WriteBatch::PutInvocation(std::shared_ptr<const v1::Invocation> invocation) {
   Op op;
   op.kind = Op::Kind::kPutInvocation;
-  op.key = invocation.id();
-  op.invocation = invocation;
+  op.key = invocation->id();
+  op.invocation = std::move(invocation);
   ops_.push_back(std::move(op));
 }
 
@@ -65,6 +71,27 @@ void WriteBatch::Append(WriteBatch&& other) {
                 std::make_move_iterator(other.ops_.end()));
   }
   other.ops_.clear();
+}
+
+void WriteBatch::DropSupersededInvocationPuts() {
+  absl::flat_hash_set<absl::string_view> later;  // ids put or deleted further on
+  std::vector<bool> keep(ops_.size(), true);
+  bool dropped = false;
+  for (size_t i = ops_.size(); i-- > 0;) {
+    const Op& op = ops_[i];
+    if (op.kind != Op::Kind::kPutInvocation && op.kind != Op::Kind::kDeleteInvocation) continue;
+    if (!later.insert(op.key).second && op.kind == Op::Kind::kPutInvocation) {
+      keep[i] = false;
+      dropped = true;
+    }
+  }
+  if (!dropped) return;
+  std::vector<Op> kept;
+  kept.reserve(ops_.size());
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    if (keep[i]) kept.push_back(std::move(ops_[i]));
+  }
+  ops_ = std::move(kept);
 }
 
 absl::Status WriteBatch::Validate() const {

@@ -15,4 +15,4 @@ target_link_libraries(sluice_store
     Threads::Threads
   PRIVATE
     sluice_monitoring RocksDB::rocksdb OpenSSL::Crypto
-    absl::strings absl::str_format absl::cord)
+    absl::strings absl::str_format absl::cord absl::flat_hash_set)

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,7 +38,9 @@ class WriteBatch {
     std::string idempotency_key;  // k*IdempotencyKey (key is the function name)
     std::string invocation_id;    // kPutIdempotencyKey
     v1::Function function;        // kPutFunction
-    v1::Invocation invocation;    // kPutInvocation
+    // kPutInvocation; shared, so that the engine hands over its snapshot
+    // without a copy. Never null in a kPutInvocation.
+    std::shared_ptr<const v1::Invocation> invocation;
   };
 
   // PutFunction stores one version; the key is (spec.name, version). A
@@ -50,6 +53,8 @@ class WriteBatch {
   // PutInvocation inserts or replaces the invocation with the same id. A
   // store rejects the batch if the id is empty.
   void PutInvocation(const v1::Invocation& invocation);
+  // The same, sharing `invocation` (not null) instead of copying it.
+  void PutInvocation(std::shared_ptr<const v1::Invocation> invocation);
   // DeleteInvocation removes the invocation `id`, if there is one.
   void DeleteInvocation(const std::string& id);
   // PutIdempotencyKey maps (function, key) to invocation `id`, replacing any
@@ -63,6 +68,13 @@ class WriteBatch {
   // Append moves all of `other`'s writes after this batch's own and leaves
   // `other` empty.
   void Append(WriteBatch&& other);
+  // DropSupersededInvocationPuts removes every PutInvocation followed, later
+  // in the batch, by a PutInvocation or DeleteInvocation of the same id:
+  // either replaces the whole stored invocation, so the batch leaves a store
+  // exactly as before. The group committer calls it on a merged round, so
+  // that an invocation that started and finished within one round is
+  // written once.
+  void DropSupersededInvocationPuts();
 
   // Validate returns InvalidArgument naming the first malformed write (see
   // above), else OK. Store::Commit calls it before applying anything.

@@ -29,6 +29,7 @@ packages=(
   libgtest-dev
   libgmock-dev
   libbenchmark-dev
+  libgoogle-perftools-dev
   libssl-dev
   zlib1g-dev
   # Tools used by the tests: promtool and the Prometheus server, python3, curl;

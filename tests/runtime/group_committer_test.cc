@@ -157,6 +157,62 @@ TEST(GroupCommitterTest, ConcurrentWritersShareOneCommit) {
   EXPECT_THAT(gated.commit_sizes(), ElementsAre(1u, static_cast<size_t>(kThreads)));
 }
 
+TEST(GroupCommitterTest, LaterWriteOfAnInvocationInTheSameRoundReplacesTheEarlier) {
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GatedStore gated(store.get());
+  Outcomes outcomes;
+  GroupCommitter committer(&gated);
+  committer.Submit(BatchFor(0), outcomes.Callback(0));
+  ASSERT_TRUE(gated.WaitForFirstCommit());
+  // Queued behind the gate, so one round: invocation 1 started and
+  // finished, invocation 2 written once.
+  v1::Invocation running;
+  running.set_id(InvocationId(1));
+  running.set_function("echo");
+  running.set_state(v1::RUNNING);
+  v1::Invocation succeeded = running;
+  succeeded.set_state(v1::SUCCEEDED);
+  WriteBatch start;
+  start.PutInvocation(running);
+  WriteBatch end;
+  end.PutInvocation(succeeded);
+  end.Append(BatchFor(2));
+  committer.Submit(std::move(start), outcomes.Callback(1));
+  committer.Submit(std::move(end), outcomes.Callback(2));
+  gated.OpenGate();
+
+  ASSERT_TRUE(outcomes.WaitFor(3));
+  for (const auto& [n, status] : outcomes.statuses()) EXPECT_TRUE(status.ok()) << n;
+  EXPECT_THAT(gated.commit_sizes(), ElementsAre(1u, 2u));  // the RUNNING write was dropped
+  absl::StatusOr<v1::Invocation> stored = store->GetInvocation(InvocationId(1));
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state(), v1::SUCCEEDED);
+  EXPECT_TRUE(store->GetInvocation(InvocationId(2)).ok());
+}
+
+TEST(WriteBatchTest, DropSupersededInvocationPutsKeepsOnlyWhatDecidesTheOutcome) {
+  auto put = [](int n, v1::InvocationState state) {
+    v1::Invocation inv;
+    inv.set_id(InvocationId(n));
+    inv.set_state(state);
+    return inv;
+  };
+  WriteBatch batch;
+  batch.PutInvocation(put(1, v1::PENDING));    // replaced by the put below: dropped
+  batch.PutInvocation(put(2, v1::PENDING));    // replaced by the delete: dropped
+  batch.PutInvocation(put(1, v1::RUNNING));    // the last put of 1: kept
+  batch.DeleteInvocation(InvocationId(2));     // kept
+  batch.PutInvocation(put(3, v1::SUCCEEDED));  // alone: kept
+  batch.DeleteIdempotencyKey("echo", "k");     // other kinds are never dropped
+  batch.DropSupersededInvocationPuts();
+  ASSERT_EQ(batch.size(), 4u);
+  EXPECT_EQ(batch.ops()[0].kind, WriteBatch::Op::Kind::kPutInvocation);
+  EXPECT_EQ(batch.ops()[0].invocation->state(), v1::RUNNING);
+  EXPECT_EQ(batch.ops()[1].kind, WriteBatch::Op::Kind::kDeleteInvocation);
+  EXPECT_EQ(batch.ops()[2].invocation->id(), InvocationId(3));
+  EXPECT_EQ(batch.ops()[3].kind, WriteBatch::Op::Kind::kDeleteIdempotencyKey);
+}
+
 TEST(GroupCommitterTest, CommitAndWaitFromManyThreads) {
   constexpr int kThreads = 16;
   constexpr int kBatchesPerThread = 20;
