@@ -20,7 +20,7 @@ absl::StatusOr<std::unique_ptr<FunctionRegistry>> FunctionRegistry::Open(Store* 
   absl::MutexLock lock(&registry->mu_);
   for (v1::Function& f : *functions) {
     std::string name = f.spec().name();
-    registry->latest_.emplace(std::move(name), std::move(f));
+    registry->latest_.emplace(std::move(name), std::make_shared<const v1::Function>(std::move(f)));
   }
   return registry;
 }
@@ -41,7 +41,7 @@ absl::StatusOr<v1::Function> FunctionRegistry::Deploy(v1::FunctionSpec spec,
   std::optional<v1::Function> latest;
   {
     absl::MutexLock lock(&mu_);
-    if (auto it = latest_.find(spec.name()); it != latest_.end()) latest = it->second;
+    if (auto it = latest_.find(spec.name()); it != latest_.end()) latest = *it->second;
   }
   if (skip_unchanged && latest.has_value() && latest->sha256() == sha256 &&
       google::protobuf::util::MessageDifferencer::Equals(latest->spec(), spec)) {
@@ -74,7 +74,7 @@ absl::StatusOr<v1::Function> FunctionRegistry::Deploy(v1::FunctionSpec spec,
 
   {
     absl::MutexLock lock(&mu_);
-    latest_[function.spec().name()] = function;
+    latest_[function.spec().name()] = std::make_shared<const v1::Function>(function);
   }
   RetireExecutors(function.spec().name(), function.version());
   return function;
@@ -103,7 +103,9 @@ void FunctionRegistry::Maintain(absl::Time now) {
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [name, f] : latest_) {
-      if (f.spec().min_warm() > 0 && !executors_.contains({name, f.version()})) warm.push_back(f);
+      if (f->spec().min_warm() > 0 && !executors_.contains({name, f->version()})) {
+        warm.push_back(*f);
+      }
     }
     for (const auto& [key, executor] : executors_) executors.push_back(executor);
   }
@@ -116,26 +118,35 @@ void FunctionRegistry::Maintain(absl::Time now) {
 }
 
 absl::StatusOr<v1::Function> FunctionRegistry::Get(const std::string& name, uint64_t version) {
+  absl::StatusOr<std::shared_ptr<const v1::Function>> function = GetShared(name, version);
+  if (!function.ok()) return function.status();
+  return **function;
+}
+
+absl::StatusOr<std::shared_ptr<const v1::Function>> FunctionRegistry::GetShared(
+    const std::string& name, uint64_t version) {
   {
     absl::MutexLock lock(&mu_);
     auto it = latest_.find(name);
     if (it == latest_.end()) {
       return absl::NotFoundError(absl::StrCat("function \"", name, "\" not found"));
     }
-    if (version == 0 || version == it->second.version()) return it->second;
-    if (version > it->second.version()) {
+    if (version == 0 || version == it->second->version()) return it->second;
+    if (version > it->second->version()) {
       return absl::NotFoundError(absl::StrCat("function \"", name, "\" has no version ", version,
-                                              " (latest is ", it->second.version(), ")"));
+                                              " (latest is ", it->second->version(), ")"));
     }
   }
-  return store_->GetFunction(name, version);
+  absl::StatusOr<v1::Function> stored = store_->GetFunction(name, version);
+  if (!stored.ok()) return stored.status();
+  return std::make_shared<const v1::Function>(*std::move(stored));
 }
 
 std::vector<v1::Function> FunctionRegistry::List() {
   absl::MutexLock lock(&mu_);
   std::vector<v1::Function> out;
   out.reserve(latest_.size());
-  for (const auto& [name, f] : latest_) out.push_back(f);
+  for (const auto& [name, f] : latest_) out.push_back(*f);
   return out;
 }
 
@@ -148,7 +159,7 @@ absl::StatusOr<uint64_t> FunctionRegistry::Delete(const std::string& name) {
     if (it == latest_.end()) {
       return absl::NotFoundError(absl::StrCat("function \"", name, "\" not found"));
     }
-    versions = it->second.version();
+    versions = it->second->version();
   }
   WriteBatch batch;
   batch.DeleteFunction(name);

@@ -50,6 +50,10 @@ class FunctionRegistry {
   // Get returns `version` of `name` (latest when 0). NOT_FOUND otherwise.
   // Reading an old version may block on the store.
   absl::StatusOr<v1::Function> Get(const std::string& name, uint64_t version);
+  // GetShared is Get without the copy: the function as the registry holds
+  // it, immutable, valid as long as the caller keeps the pointer.
+  absl::StatusOr<std::shared_ptr<const v1::Function>> GetShared(const std::string& name,
+                                                                uint64_t version);
 
   // List returns the latest version of every function, by name.
   std::vector<v1::Function> List();
@@ -83,7 +87,7 @@ class FunctionRegistry {
   // Serializes deploys and deletes, so versions are assigned without gaps.
   absl::Mutex deploy_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_;
-  std::map<std::string, v1::Function> latest_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<const v1::Function>> latest_ ABSL_GUARDED_BY(mu_);
   // Keyed by (name, version).
   std::map<std::pair<std::string, uint64_t>, std::shared_ptr<Executor>> executors_
       ABSL_GUARDED_BY(mu_);

@@ -127,7 +127,7 @@ TraceContext TraceOfRecord(const v1::Invocation& record) {
 // SyncState is one synchronous call from admission to its answer.
 struct InvocationService::SyncState final : public SyncCall {
   InvokeArgs args;
-  v1::Function function;
+  std::shared_ptr<const v1::Function> function;
   std::string id;
   absl::Time caller_deadline;
   absl::Time queued_since;
@@ -172,7 +172,8 @@ TraceContext InvocationService::TraceOf(const TraceContext& given, const std::st
   return root.context();
 }
 
-absl::StatusOr<v1::Function> InvocationService::Admit(const InvokeArgs& args, QueueLimits& limits) {
+absl::StatusOr<std::shared_ptr<const v1::Function>> InvocationService::Admit(const InvokeArgs& args,
+                                                                             QueueLimits& limits) {
   if (absl::Status s = ValidateFunctionName(args.function, "function"); !s.ok()) return s;
   if (args.payload.size() > options_.max_payload_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("payload: ", args.payload.size(),
@@ -182,10 +183,11 @@ absl::StatusOr<v1::Function> InvocationService::Admit(const InvokeArgs& args, Qu
   if (!v1::Priority_IsValid(args.priority)) {
     return absl::InvalidArgumentError(absl::StrCat("priority: unknown priority ", args.priority));
   }
-  absl::StatusOr<v1::Function> function = registry_->Get(args.function, args.version);
+  absl::StatusOr<std::shared_ptr<const v1::Function>> function =
+      registry_->GetShared(args.function, args.version);
   if (!function.ok()) return function.status();
-  limits.concurrency = function->spec().concurrency();
-  limits.max_queue = function->spec().max_queue();
+  limits.concurrency = (*function)->spec().concurrency();
+  limits.max_queue = (*function)->spec().max_queue();
   return function;
 }
 
@@ -201,7 +203,7 @@ std::shared_ptr<SyncCall> InvocationService::InvokeSync(
     return state;
   }
   QueueLimits limits;
-  absl::StatusOr<v1::Function> function = Admit(args, limits);
+  absl::StatusOr<std::shared_ptr<const v1::Function>> function = Admit(args, limits);
   if (!function.ok()) {
     state->Answer(function.status());
     return state;
@@ -217,20 +219,16 @@ std::shared_ptr<SyncCall> InvocationService::InvokeSync(
   Task task{[this, state] { RunSync(state); },
             [state] { state->Answer(absl::UnavailableError("the server is shutting down")); },
             priority};
-  // An in-process function that is known to be quick runs on the caller's
-  // thread when it has a free slot: no hand-off to a dispatcher thread.
-  const v1::FunctionSpec& spec = state->function.spec();
-  if (spec.runtime() == v1::RUNTIME_NATIVE && spec.isolation() == v1::ISOLATION_NONE &&
-      dispatcher_->RunInline(name, limits, task)) {
-    return state;
-  }
+  // A function known to be quick runs on the caller's thread when it has
+  // a free slot: no hand-off to a dispatcher thread and back.
+  if (dispatcher_->RunInline(name, limits, task)) return state;
   absl::Status submitted = dispatcher_->Submit(name, limits, std::move(task));
   if (!submitted.ok()) state->Answer(submitted);
   return state;
 }
 
 void InvocationService::RunSync(const std::shared_ptr<SyncState>& state) {
-  const std::string& name = state->function.spec().name();
+  const std::string& name = state->function->spec().name();
   if (state->answered.load()) {
     probe_->OnFinished(name, "cancelled", absl::ZeroDuration());
     return;
@@ -241,11 +239,11 @@ void InvocationService::RunSync(const std::shared_ptr<SyncState>& state) {
     state->Answer(absl::DeadlineExceededError("the caller's deadline passed while queued"));
     return;
   }
-  const absl::Time timeout_at = now + TimeoutOf(state->function.spec());
+  const absl::Time timeout_at = now + TimeoutOf(state->function->spec());
   ExecutionRequest request;
   request.invocation_id = state->id;
   request.function_name = name;
-  request.function_version = state->function.version();
+  request.function_version = state->function->version();
   request.attempt = 1;
   request.deadline = WholeMillis(std::min(timeout_at, state->caller_deadline));
   request.payload = std::move(state->args.payload);
@@ -256,7 +254,7 @@ void InvocationService::RunSync(const std::shared_ptr<SyncState>& state) {
                                 .queued_since = state->queued_since,
                                 .invocation_id = state->id,
                                 .function = name,
-                                .version = state->function.version()},
+                                .version = state->function->version()},
                                now);
   request.traceparent = span.context().Traceparent();
   request.tracestate = span.context().tracestate;
@@ -264,14 +262,14 @@ void InvocationService::RunSync(const std::shared_ptr<SyncState>& state) {
   std::string timeout_message =
       caller_first ? "the caller's deadline passed while the function ran"
                    : absl::StrCat("function \"", name, "\" timed out after ",
-                                  absl::FormatDuration(TimeoutOf(state->function.spec())));
-  AttemptOutcome outcome = RunAttempt(state->function, request, state->cancel,
+                                  absl::FormatDuration(TimeoutOf(state->function->spec())));
+  AttemptOutcome outcome = RunAttempt(*state->function, request, state->cancel,
                                       [state, message = std::move(timeout_message)] {
                                         state->Answer(absl::DeadlineExceededError(message));
                                       });
   probe_->OnFinished(name, OutcomeLabel(outcome.result, outcome.timed_out), outcome.duration);
   EndAttemptSpan(span, outcome.result, outcome.timed_out, clock_->Now());
-  state->Answer(SyncResult{state->id, state->function.version(), std::move(outcome.result),
+  state->Answer(SyncResult{state->id, state->function->version(), std::move(outcome.result),
                            outcome.duration});
 }
 
@@ -316,12 +314,12 @@ InvocationService::AttemptOutcome InvocationService::RunAttempt(
 void InvocationService::InvokeAsync(InvokeArgs args,
                                     absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)> done) {
   QueueLimits limits;
-  absl::StatusOr<v1::Function> function = Admit(args, limits);
+  absl::StatusOr<std::shared_ptr<const v1::Function>> function = Admit(args, limits);
   if (!function.ok()) {
     done(function.status());
     return;
   }
-  v1::RetryPolicy policy = function->spec().retry();
+  v1::RetryPolicy policy = (*function)->spec().retry();
   if (absl::Status s = NormalizeRetryPolicy(policy, "spec.retry"); !s.ok()) {
     done(s);
     return;
@@ -488,8 +486,10 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
     }
     version = it->second.record.version();
   }
-  absl::StatusOr<v1::Function> function = registry_->Get(name, version);
+  absl::StatusOr<std::shared_ptr<const v1::Function>> resolved =
+      registry_->GetShared(name, version);
 
+  std::shared_ptr<const v1::Function> function;  // set once resolved
   ExecutionRequest request;
   AttemptTrace trace;
   auto cancel = std::make_shared<CancelFlag>();
@@ -502,17 +502,18 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
     }
     Active& active = it->second;
     const absl::Time now = clock_->Now();
-    if (!function.ok()) {
+    if (!resolved.ok()) {
       v1::FunctionError* error = active.record.mutable_error();
       error->set_type("FunctionNotFound");
-      error->set_message(std::string(function.status().message()));
+      error->set_message(std::string(resolved.status().message()));
       active.record.set_dead_lettered(true);
       probe_->OnDeadLettered(name);
       End(id, active, v1::FAILED, "function not found; dead-lettered");
       probe_->OnFinished(name, "error", absl::ZeroDuration());
       return;
     }
-    active.spec = function->spec();
+    function = *resolved;
+    active.function = function;
     const absl::Duration max_age = MaxEventAgeOf(function->spec());
     if (now - QueuedAt(active.record) > max_age) {
       v1::FunctionError* error = active.record.mutable_error();
@@ -645,7 +646,7 @@ void InvocationService::Fail(const std::string& id, Active& active, const std::s
     const absl::Duration backoff = DrawBackoff(policy, attempt, random_);
     const absl::Time next = now + backoff;
     const absl::Duration max_age =
-        active.spec.has_value() ? MaxEventAgeOf(*active.spec) : kDefaultMaxEventAge;
+        active.function != nullptr ? MaxEventAgeOf(active.function->spec()) : kDefaultMaxEventAge;
     if (next - QueuedAt(active.record) > max_age) {
       why = absl::StrCat("a retry would pass max_event_age (", absl::FormatDuration(max_age), ")");
     } else {
@@ -673,11 +674,11 @@ void InvocationService::End(const std::string& id, Active& active, v1::Invocatio
   active.record.clear_lease_expires_at();
   WriteBatch extra;
   std::optional<v1::Invocation> child;
-  if (active.spec.has_value()) {
+  if (active.function != nullptr) {
     // The state is set here so that DestinationOf sees it; Transition sets
     // it again with the timeline entry.
     active.record.set_state(state);
-    const std::string& destination = DestinationOf(*active.spec, active.record);
+    const std::string& destination = DestinationOf(active.function->spec(), active.record);
     if (!destination.empty()) {
       const absl::Time now = clock_->Now();
       child = NewDestinationInvocation(active.record, destination, NewInvocationId(now), now);
@@ -773,10 +774,10 @@ absl::Status InvocationService::Recover() {
     Active& active = active_[id];
     active.record = std::move(inv);
     active.committed = std::make_shared<const v1::Invocation>(active.record);  // as stored
-    if (absl::StatusOr<v1::Function> f =
-            registry_->Get(active.record.function(), active.record.version());
+    if (absl::StatusOr<std::shared_ptr<const v1::Function>> f =
+            registry_->GetShared(active.record.function(), active.record.version());
         f.ok()) {
-      active.spec = f->spec();
+      active.function = *std::move(f);
     }
     if (active.record.state() == v1::PENDING) {
       queued.push_back({id, active.record.function(), active.record.priority(),

@@ -183,9 +183,9 @@ class InvocationService {
     // write that stored it.
     std::shared_ptr<const v1::Invocation> committed;
     std::shared_ptr<CancelFlag> cancel;  // set while an attempt runs
-    // The spec of the version that runs or ran (for max_event_age and
-    // destinations); unset until the first attempt resolves it.
-    std::optional<v1::FunctionSpec> spec;
+    // The version that runs or ran (its spec gives max_event_age and
+    // destinations); null until the first attempt resolves it.
+    std::shared_ptr<const v1::Function> function;
   };
 
   // PendingKey is an idempotency key whose first invocation is not durable
@@ -208,7 +208,8 @@ class InvocationService {
   TraceContext TraceOf(const TraceContext& given, const std::string& function);
   // Admit checks the payload and priority and resolves the function and
   // its limits.
-  absl::StatusOr<v1::Function> Admit(const InvokeArgs& args, QueueLimits& limits);
+  absl::StatusOr<std::shared_ptr<const v1::Function>> Admit(const InvokeArgs& args,
+                                                            QueueLimits& limits);
   void RunSync(const std::shared_ptr<SyncState>& state);
   // Record writes a new PENDING invocation (and its idempotency key) and,
   // once durable, queues it in a place taken by Reserve and calls `done`.
