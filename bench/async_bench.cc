@@ -295,14 +295,16 @@ struct Counters {
   double succeeded = 0;
 };
 
-// fsync_metric is the metric that counts store commits, picked once.
+// fsync_metric is the metric that counts the store's fsyncs, picked once
+// (older servers synced every commit and had no syncs counter).
 std::string fsync_metric;
 
 Counters Read(const SluiceServer& server) {
   const Metrics m = server.Scrape();
   Counters c;
   if (fsync_metric.empty()) {
-    for (const char* name : {"sluice_store_commits_total", "sluice_store_commit_seconds_count"}) {
+    for (const char* name : {"sluice_store_syncs_total", "sluice_store_commits_total",
+                             "sluice_store_commit_seconds_count"}) {
       if (m.Sum(name).has_value()) {
         fsync_metric = name;
         break;

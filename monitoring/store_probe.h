@@ -25,12 +25,15 @@ class StoreProbe {
   StoreProbe(const StoreProbe&) = delete;
   StoreProbe& operator=(const StoreProbe&) = delete;
 
-  // One Store::Commit, a synced write, merged `batches` submitted batches
-  // and took `duration`, whether it succeeded or not
-  // (sluice_store_commit_seconds observed, sluice_store_commits_total +1,
-  // sluice_store_batches_total +batches). batches_total / commits_total is
-  // the group-commit factor.
-  void OnCommit(absl::Duration duration, size_t batches);
+  // One Store::Commit merged `batches` submitted batches and took
+  // `duration`, whether it succeeded or not; `synced` when it waited for the
+  // disk (sluice_store_commit_seconds observed, sluice_store_commits_total
+  // +1, sluice_store_batches_total +batches, sluice_store_syncs_total +1 if
+  // synced). batches_total / commits_total is the group-commit factor.
+  void OnCommit(absl::Duration duration, size_t batches, bool synced);
+  // One Store::Sync of writes committed without a sync took `duration`
+  // (sluice_store_syncs_total +1).
+  void OnSync(absl::Duration duration);
   // Retention deleted `count` finished invocations
   // (sluice_retention_deleted_total +count).
   void OnRetentionDeleted(size_t count);

@@ -30,9 +30,22 @@ absl::Status WriteAll(int fd, const char* data, size_t size) {
 }
 
 // ReadAll fills `size` bytes, waiting for each piece until `deadline`.
+// What is already there is taken without waiting (a frame's body usually
+// arrives with its header), so poll() runs only when the peer has not
+// written yet.
 absl::Status ReadAll(int fd, char* data, size_t size, absl::Time deadline,
                      const std::function<bool()>& stop) {
   while (size > 0) {
+    const ssize_t got = recv(fd, data, size, MSG_DONTWAIT);
+    if (got > 0) {
+      data += got;
+      size -= static_cast<size_t>(got);
+      continue;
+    }
+    if (got == 0) return absl::UnavailableError("the peer closed the stream");
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ENOTSOCK) {
+      return absl::UnavailableError(absl::StrCat("frame read failed: ", std::strerror(errno)));
+    }
     if (stop && stop()) return absl::CancelledError("stopped while waiting for a frame");
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration())

@@ -11,6 +11,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "runtime/store.h"
 
 namespace sluice {
@@ -25,6 +26,13 @@ class StoreProbe;
 // batch of a round gets that commit's status, so one failed commit (for
 // example one malformed write) fails every batch merged with it.
 //
+// A round is synced to disk when any of its batches asks for it
+// (WriteBatch::sync, the default), or when writes committed without a sync
+// have waited kMaxSyncDelay; when the queue runs dry with such writes
+// waiting, the commit thread syncs them (Store::Sync) after at most
+// kMaxSyncDelay. So an unsynced write survives a crash of the machine at
+// most kMaxSyncDelay (plus one commit) after it was committed.
+//
 // Thread-safe. The Store (and the StoreProbe, if any) is not owned and must
 // outlive the GroupCommitter.
 //
@@ -35,6 +43,8 @@ class StoreProbe;
 //   committer.Submit(std::move(batch), [](absl::Status status) { ... });
 class GroupCommitter {
  public:
+  static constexpr absl::Duration kMaxSyncDelay = absl::Milliseconds(100);
+
   explicit GroupCommitter(Store* store);
   // As above, and reports every Store::Commit (its duration and how many
   // batches it merged) to `probe`, which may be null.
@@ -49,7 +59,8 @@ class GroupCommitter {
 
   // Submit queues `batch` and returns at once, without waiting for I/O.
   // `done` is called exactly once, on the commit thread and with no lock
-  // held, with OK once the batch is durable or with the commit's error. It
+  // held, with OK once the batch is committed (durable as batch.sync()
+  // asks, see Store::Commit) or with the commit's error. It
   // should be quick, as the next round waits for it; it may call Submit but
   // must not call CommitAndWait.
   void Submit(WriteBatch batch, absl::AnyInvocable<void(absl::Status)> done);
@@ -61,6 +72,8 @@ class GroupCommitter {
 
   // commits returns how many times Store::Commit has been called.
   uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+  // syncs returns how many commits were synced, plus the Store::Sync calls.
+  uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
 
  private:
   struct Pending {
@@ -71,6 +84,8 @@ class GroupCommitter {
   // Run is the commit thread: one round per wake-up, until stopping_ and
   // nothing is pending.
   void Run();
+  // SyncNow syncs what was committed without a sync (Store::Sync).
+  void SyncNow();
   bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !pending_.empty() || stopping_;
   }
@@ -80,6 +95,11 @@ class GroupCommitter {
   StoreProbe* const probe_;  // may be null
 
   std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> syncs_{0};
+
+  // Used by the commit thread only.
+  bool unsynced_ = false;  // writes committed since the last sync
+  absl::Time last_sync_;   // when the last sync returned
 
   absl::Mutex mu_;
   // Batches submitted and not yet taken by a round, in submission order.

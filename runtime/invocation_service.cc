@@ -259,14 +259,15 @@ void InvocationService::RunSync(const std::shared_ptr<SyncState>& state) {
   request.traceparent = span.context().Traceparent();
   request.tracestate = span.context().tracestate;
   const bool caller_first = state->caller_deadline < timeout_at;
-  std::string timeout_message =
-      caller_first ? "the caller's deadline passed while the function ran"
-                   : absl::StrCat("function \"", name, "\" timed out after ",
-                                  absl::FormatDuration(TimeoutOf(state->function->spec())));
-  AttemptOutcome outcome = RunAttempt(*state->function, request, state->cancel,
-                                      [state, message = std::move(timeout_message)] {
-                                        state->Answer(absl::DeadlineExceededError(message));
-                                      });
+  // The message is made only if the timeout happens.
+  AttemptOutcome outcome =
+      RunAttempt(*state->function, request, state->cancel, [state, caller_first] {
+        const v1::FunctionSpec& spec = state->function->spec();
+        state->Answer(absl::DeadlineExceededError(
+            caller_first ? "the caller's deadline passed while the function ran"
+                         : absl::StrCat("function \"", spec.name(), "\" timed out after ",
+                                        absl::FormatDuration(TimeoutOf(spec)))));
+      });
   probe_->OnFinished(name, OutcomeLabel(outcome.result, outcome.timed_out), outcome.duration);
   EndAttemptSpan(span, outcome.result, outcome.timed_out, clock_->Now());
   state->Answer(SyncResult{state->id, state->function->version(), std::move(outcome.result),
@@ -564,12 +565,12 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
   request.traceparent = span.context().Traceparent();
   request.tracestate = span.context().tracestate;
   const uint32_t attempt = request.attempt;
-  const std::string timeout_reason = absl::StrCat(
-      "attempt ", attempt, " timed out after ", absl::FormatDuration(TimeoutOf(function->spec())));
-  AttemptOutcome outcome =
-      RunAttempt(*function, request, cancel, [this, id, attempt, timeout_reason] {
-        Finish(id, attempt, ExecutionResult::Error("Timeout", timeout_reason), timeout_reason);
-      });
+  // The reason is made only if the timeout happens.
+  AttemptOutcome outcome = RunAttempt(*function, request, cancel, [this, id, attempt, function] {
+    const std::string reason = absl::StrCat("attempt ", attempt, " timed out after ",
+                                            absl::FormatDuration(TimeoutOf(function->spec())));
+    Finish(id, attempt, ExecutionResult::Error("Timeout", reason), reason);
+  });
   probe_->OnFinished(name, OutcomeLabel(outcome.result, outcome.timed_out), outcome.duration);
   EndAttemptSpan(span, outcome.result, outcome.timed_out, clock_->Now());
   if (!outcome.timed_out) {
@@ -721,7 +722,8 @@ void InvocationService::End(const std::string& id, Active& active, v1::Invocatio
 
 void InvocationService::Transition(const std::string& id, Active& active, v1::InvocationState state,
                                    const std::string& reason,
-                                   absl::AnyInvocable<void(absl::Status)> then, WriteBatch extra) {
+                                   absl::AnyInvocable<void(absl::Status)> then, WriteBatch extra,
+                                   bool sync) {
   const absl::Time now = clock_->Now();
   active.record.set_state(state);
   *active.record.mutable_updated_at() = ToProto(now);
@@ -731,6 +733,7 @@ void InvocationService::Transition(const std::string& id, Active& active, v1::In
   WriteBatch batch;
   batch.PutInvocation(snapshot);
   batch.Append(std::move(extra));
+  batch.set_sync(sync);
   const bool terminal = IsTerminal(state);
   // Commits are applied and their callbacks run in submission order, so
   // watchers see the states of one invocation in order.
@@ -870,11 +873,13 @@ absl::StatusOr<v1::Invocation> InvocationService::Cancel(const std::string& id) 
     } else if (it != active_.end()) {
       Active& active = it->second;
       if (active.cancel) active.cancel->Cancel();
-      Transition(id, active, v1::CANCELLED, "cancelled by request",
-                 [&durable, &commit_status](absl::Status s) {
-                   commit_status = s;
-                   durable.Notify();
-                 });
+      Transition(
+          id, active, v1::CANCELLED, "cancelled by request",
+          [&durable, &commit_status](absl::Status s) {
+            commit_status = s;
+            durable.Notify();
+          },
+          WriteBatch(), /*sync=*/true);
       snapshot = active.record;
     }
   }

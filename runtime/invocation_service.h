@@ -230,9 +230,17 @@ class InvocationService {
   // Transition moves `active` to `state`, appends to its timeline, and
   // commits it; subscribers see it once durable.
   // `extra` is committed with it; `then` runs after the commit.
+  //
+  // A state change is committed without waiting for the disk (see
+  // WriteBatch::set_sync): it survives a crash of the process at once and
+  // of the machine within GroupCommitter::kMaxSyncDelay; a machine crash
+  // before that can only make the invocation run again, which at-least-once
+  // allows. `sync` makes the commit wait for the disk, for a change that is
+  // answered to a caller (Cancel).
   void Transition(const std::string& id, Active& active, v1::InvocationState state,
                   const std::string& reason, absl::AnyInvocable<void(absl::Status)> then = nullptr,
-                  WriteBatch extra = WriteBatch()) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                  WriteBatch extra = WriteBatch(), bool sync = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finish records the end of attempt `attempt` of `id`; ignored when that
   // attempt is no longer the current one (a late completion).
   void Finish(const std::string& id, uint32_t attempt, const ExecutionResult& result,

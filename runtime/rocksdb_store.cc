@@ -238,8 +238,12 @@ class RocksDbStoreImpl final : public RocksDbStore {
       if (!status.ok()) return FromRocks(status, absl::StrCat("build batch for ", path_));
     }
     rocksdb::WriteOptions options;
-    options.sync = true;
+    options.sync = batch.sync();
     return FromRocks(db_->Write(options, &writes), absl::StrCat("commit to ", path_));
+  }
+
+  absl::Status Sync() override {
+    return FromRocks(db_->SyncWAL(), absl::StrCat("sync the log of ", path_));
   }
 
   absl::StatusOr<v1::Function> GetFunction(const std::string& name, uint64_t version) override {

@@ -64,6 +64,7 @@ void WriteBatch::DeleteIdempotencyKey(const std::string& function, const std::st
 
 void WriteBatch::Append(WriteBatch&& other) {
   if (&other == this) return;
+  sync_ = sync_ || other.sync_;
   if (ops_.empty()) {
     ops_ = std::move(other.ops_);
   } else {

@@ -66,8 +66,16 @@ class WriteBatch {
   // validation as PutIdempotencyKey (but no id).
   void DeleteIdempotencyKey(const std::string& function, const std::string& key);
   // Append moves all of `other`'s writes after this batch's own and leaves
-  // `other` empty.
+  // `other` empty. The result must be synced if either had to be.
   void Append(WriteBatch&& other);
+  // set_sync(false) lets Store::Commit return before the writes reach the
+  // disk: they survive a crash of the process at once, and a crash of the
+  // machine once a later synced commit or Store::Sync has returned. For
+  // writes that nobody was promised yet (an invocation's state changes
+  // after its acknowledgement); anything acknowledged to a caller stays
+  // synced, the default.
+  void set_sync(bool sync) { sync_ = sync; }
+  bool sync() const { return sync_; }
   // DropSupersededInvocationPuts removes every PutInvocation followed, later
   // in the batch, by a PutInvocation or DeleteInvocation of the same id:
   // either replaces the whole stored invocation, so the batch leaves a store
@@ -86,6 +94,7 @@ class WriteBatch {
 
  private:
   std::vector<Op> ops_;
+  bool sync_ = true;
 };
 
 // InvocationFilter selects invocations for Store::ListInvocations.
@@ -109,10 +118,14 @@ class Store {
   virtual ~Store() = default;
 
   // Commit applies `batch` atomically: either every write or none. When it
-  // returns OK the writes are durable: they survive a crash of the process
-  // and of the machine. InvalidArgument (and nothing applied) when a write is
-  // malformed (see WriteBatch). An empty batch is OK and writes nothing.
+  // returns OK the writes survive a crash of the process, and, if
+  // batch.sync() (the default), of the machine too, together with every
+  // write committed before. InvalidArgument (and nothing applied) when a
+  // write is malformed (see WriteBatch). An empty batch is OK and writes
+  // nothing.
   virtual absl::Status Commit(const WriteBatch& batch) = 0;
+  // Sync makes every write committed so far survive a crash of the machine.
+  virtual absl::Status Sync() = 0;
 
   // GetFunction returns version `version` of `name`, or the latest version
   // when `version` is 0. NotFound when there is none.

@@ -137,6 +137,7 @@ TEST_F(AsyncApiTest, MetricsOfARealServerPassPromtool) {
   const std::vector<std::string> names = {"sluice_retries_total{function=\"fail\"} 1",
                                           "sluice_dead_letters_total{function=\"fail\"} 1",
                                           "sluice_store_commits_total",
+                                          "sluice_store_syncs_total",
                                           "sluice_oldest_pending_age_seconds{function=\"fail\"}",
                                           "process_cpu_seconds_total",
                                           "process_resident_memory_bytes",

@@ -42,6 +42,7 @@ TEST(StoreProbeTest, SeriesExistAtZeroBeforeAnyEvent) {
   prometheus::Registry registry;
   StoreProbe probe(registry);
   EXPECT_EQ(Counter(registry, "sluice_store_commits_total"), 0);
+  EXPECT_EQ(Counter(registry, "sluice_store_syncs_total"), 0);
   EXPECT_EQ(Counter(registry, "sluice_store_batches_total"), 0);
   EXPECT_EQ(Counter(registry, "sluice_retention_deleted_total"), 0);
   std::optional<ClientMetric> histogram =
@@ -53,11 +54,13 @@ TEST(StoreProbeTest, SeriesExistAtZeroBeforeAnyEvent) {
 TEST(StoreProbeTest, CommitsCountFsyncsBatchesAndLatency) {
   prometheus::Registry registry;
   StoreProbe probe(registry);
-  probe.OnCommit(absl::Milliseconds(2), 5);
-  probe.OnCommit(absl::Milliseconds(3), 1);
-  probe.OnCommit(-absl::Seconds(1), 2);  // a clock stepped back counts as zero
+  probe.OnCommit(absl::Milliseconds(2), 5, /*synced=*/true);
+  probe.OnCommit(absl::Milliseconds(3), 1, /*synced=*/false);
+  probe.OnCommit(-absl::Seconds(1), 2, /*synced=*/true);  // a clock stepped back counts as zero
+  probe.OnSync(absl::Milliseconds(1));
 
   EXPECT_EQ(Counter(registry, "sluice_store_commits_total"), 3);
+  EXPECT_EQ(Counter(registry, "sluice_store_syncs_total"), 3);  // two synced commits, one sync
   EXPECT_EQ(Counter(registry, "sluice_store_batches_total"), 8);
   std::optional<ClientMetric> histogram =
       Series(registry, "sluice_store_commit_seconds", MetricType::Histogram);
@@ -82,8 +85,8 @@ TEST(StoreProbeTest, ProbesSharingARegistryAddUp) {
   prometheus::Registry registry;
   StoreProbe first(registry);
   StoreProbe second(registry);
-  first.OnCommit(absl::Milliseconds(1), 2);
-  second.OnCommit(absl::Milliseconds(1), 3);
+  first.OnCommit(absl::Milliseconds(1), 2, true);
+  second.OnCommit(absl::Milliseconds(1), 3, true);
   EXPECT_EQ(Counter(registry, "sluice_store_commits_total"), 2);
   EXPECT_EQ(Counter(registry, "sluice_store_batches_total"), 5);
 }

@@ -213,6 +213,87 @@ TEST(WriteBatchTest, DropSupersededInvocationPutsKeepsOnlyWhatDecidesTheOutcome)
   EXPECT_EQ(batch.ops()[3].kind, WriteBatch::Op::Kind::kDeleteIdempotencyKey);
 }
 
+// SyncRecordingStore forwards to another Store and records whether each
+// Commit was synced and how often Sync was called. Thread-safe.
+class SyncRecordingStore : public testing::ForwardingStore {
+ public:
+  explicit SyncRecordingStore(Store* inner) : ForwardingStore(inner) {}
+
+  absl::Status Commit(const WriteBatch& batch) override {
+    absl::MutexLock lock(&mu_);
+    commit_syncs_.push_back(batch.sync());
+    return inner()->Commit(batch);
+  }
+  absl::Status Sync() override {
+    absl::MutexLock lock(&mu_);
+    ++syncs_;
+    return inner()->Sync();
+  }
+  std::vector<bool> commit_syncs() {
+    absl::MutexLock lock(&mu_);
+    return commit_syncs_;
+  }
+  // WaitForSyncs returns whether Sync was called `n` times before the
+  // deadline.
+  bool WaitForSyncs(int n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return syncs_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), kDeadline);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<bool> commit_syncs_ ABSL_GUARDED_BY(mu_);
+  int syncs_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+WriteBatch UnsyncedBatchFor(int n) {
+  WriteBatch batch = BatchFor(n);
+  batch.set_sync(false);
+  return batch;
+}
+
+TEST(GroupCommitterTest, UnsyncedWritesAreSyncedSoonAfterTheQueueRunsDry) {
+  std::unique_ptr<Store> store = NewMemoryStore();
+  SyncRecordingStore recording(store.get());
+  const absl::Time start = absl::Now();  // the commit thread counts from its start
+  GroupCommitter committer(&recording);
+  ASSERT_TRUE(committer.CommitAndWait(UnsyncedBatchFor(1)).ok());
+  EXPECT_THAT(recording.commit_syncs(), ElementsAre(false));
+  EXPECT_EQ(committer.syncs(), 0u);
+  // Nothing else comes: the commit thread syncs on its own.
+  ASSERT_TRUE(recording.WaitForSyncs(1));
+  EXPECT_GE(absl::Now() - start, GroupCommitter::kMaxSyncDelay);
+}
+
+TEST(GroupCommitterTest, ARoundWithOneSyncedBatchIsSynced) {
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GatedStore gated(store.get());
+  SyncRecordingStore recording(&gated);
+  Outcomes outcomes;
+  GroupCommitter committer(&recording);
+  committer.Submit(BatchFor(0), outcomes.Callback(0));
+  ASSERT_TRUE(gated.WaitForFirstCommit());
+  committer.Submit(UnsyncedBatchFor(1), outcomes.Callback(1));
+  committer.Submit(BatchFor(2), outcomes.Callback(2));  // an acknowledgement
+  committer.Submit(UnsyncedBatchFor(3), outcomes.Callback(3));
+  gated.OpenGate();
+  ASSERT_TRUE(outcomes.WaitFor(4));
+  EXPECT_THAT(recording.commit_syncs(), ElementsAre(true, true));
+  EXPECT_EQ(committer.syncs(), 2u);
+}
+
+TEST(GroupCommitterTest, AnEmptySyncedBatchSyncsWhatCameBefore) {
+  std::unique_ptr<Store> store = NewMemoryStore();
+  SyncRecordingStore recording(store.get());
+  GroupCommitter committer(&recording);
+  ASSERT_TRUE(committer.CommitAndWait(UnsyncedBatchFor(1)).ok());
+  // A barrier: once it returns, what was committed before is synced.
+  ASSERT_TRUE(committer.CommitAndWait(WriteBatch()).ok());
+  EXPECT_THAT(recording.commit_syncs(), ElementsAre(false));
+  EXPECT_TRUE(recording.WaitForSyncs(1));
+}
+
 TEST(GroupCommitterTest, CommitAndWaitFromManyThreads) {
   constexpr int kThreads = 16;
   constexpr int kBatchesPerThread = 20;

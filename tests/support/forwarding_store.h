@@ -17,6 +17,7 @@ class ForwardingStore : public Store {
   explicit ForwardingStore(Store* inner) : inner_(inner) {}
 
   absl::Status Commit(const WriteBatch& batch) override { return inner_->Commit(batch); }
+  absl::Status Sync() override { return inner_->Sync(); }
   absl::StatusOr<v1::Function> GetFunction(const std::string& name, uint64_t version) override {
     return inner_->GetFunction(name, version);
   }
