@@ -105,8 +105,12 @@ class RssSampler:
         return self.peak
 
 
+def metrics_text(port):
+    return urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+
+
 def metric_sum(port, name, labels):
-    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    text = metrics_text(port)
     total = 0.0
     for line in text.splitlines():
         if not line.startswith(name) or line.startswith("#"):
@@ -162,6 +166,26 @@ def loadgen(build, port, method, function, payload, concurrency, duration, warmu
         argv.append("--json-payload")
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
     return json.loads(out)
+
+
+ACKS = ("grpc_server_handled_total",
+        {"grpc_method": "InvokeAsync", "grpc_code": "OK"})
+
+
+def run_acks(build, sluice, function, payload, concurrency, duration, warmup):
+    """InvokeAsync acknowledgements, with the acknowledgements per fsync."""
+    metrics = sluice.ports["metrics_port"]
+    # Servers older than sluice_store_syncs_total synced every commit.
+    fsyncs = ("sluice_store_syncs_total" if "sluice_store_syncs_total" in metrics_text(metrics)
+              else "sluice_store_commits_total")
+    acks_before = metric_sum(metrics, *ACKS)
+    syncs_before = metric_sum(metrics, fsyncs, {})
+    report = loadgen(build, sluice.ports["grpc_port"], "invoke-async", function, payload,
+                     concurrency, duration, warmup, False)
+    acks = metric_sum(metrics, *ACKS) - acks_before
+    syncs = metric_sum(metrics, fsyncs, {}) - syncs_before
+    report["acks_per_fsync"] = acks / syncs if syncs else float("nan")
+    return report
 
 
 def run_e2e(build, sluice, function, payload, concurrency, duration):
@@ -240,6 +264,9 @@ def main():
                         if scenario == "async-e2e":
                             b = run_e2e(build, sluice, function, payload, concurrency,
                                         args.duration)
+                        elif scenario == "async-ack":
+                            b = run_acks(build, sluice, function, payload, concurrency,
+                                         args.duration, args.warmup)
                         else:
                             b = loadgen(build, sluice.ports["grpc_port"], method, function,
                                         payload, concurrency, args.duration, args.warmup,
@@ -266,13 +293,17 @@ def main():
                         "errors": errors,
                     }
                     row["added_p50_us"] = row["sluice_p50_us"] - row["bare_p50_us"]
+                    if scenario == "async-ack":
+                        row["acks_per_fsync"] = med(sluice_runs, "acks_per_fsync")
                     rows.append(row)
                     print("%-10s %7d %4d | %10.0f %10.0f %7.3f | %9.0f %9.0f %9.0f | %9.0f %9.0f%s"
                           % (scenario, payload, concurrency, row["bare_per_second"],
                              row["sluice_per_second"], row["ratio"], row["bare_p50_us"],
                              row["sluice_p50_us"], row["added_p50_us"], row["bare_p99_us"],
                              row["sluice_p99_us"],
-                             ("  errors " + json.dumps(errors)) if errors else ""),
+                             ("  %.1f acks/fsync" % row["acks_per_fsync"])
+                             if "acks_per_fsync" in row else "")
+                          + (("  errors " + json.dumps(errors)) if errors else ""),
                           flush=True)
         loaded_rss = sampler.stop()
         print("\nresident memory (MiB): sluice idle %.1f, loaded (peak) %.1f; bare echo idle %.1f"
@@ -290,6 +321,12 @@ def main():
                                r["sluice_p99_us"]))
                 f.write("\nResident memory: sluice idle %.1f MiB, loaded (peak) %.1f MiB; "
                         "bare echo idle %.1f MiB.\n" % (idle_rss, loaded_rss, bare_idle_rss))
+                acks = ["%d B, concurrency %d: %.1f" % (r["payload"], r["concurrency"],
+                                                        r["acks_per_fsync"])
+                        for r in rows if "acks_per_fsync" in r]
+                if acks:
+                    f.write("\nAcknowledgements per fsync (async-ack, medians): %s.\n"
+                            % "; ".join(acks))
         if args.csv:
             with open(args.csv, "w") as f:
                 f.write("scenario,payload,concurrency,bare_per_second,sluice_per_second,ratio,"

@@ -22,19 +22,25 @@ TraceContext IncomingTrace(const grpc::CallbackServerContext& context) {
 }
 
 Span StartServerSpan(const Tracer* tracer, grpc::CallbackServerContext& context,
-                     const std::string& method) {
+                     std::string_view method) {
   Span span(tracer, method, SpanKind::kServer, IncomingTrace(context));
-  span.SetAttribute("rpc.system", std::string("grpc"));
-  const size_t slash = method.find('/');
-  span.SetAttribute("rpc.service", method.substr(0, slash));
-  if (slash != std::string::npos) span.SetAttribute("rpc.method", method.substr(slash + 1));
+  if (span.recording()) {
+    span.SetAttribute("rpc.system", std::string("grpc"));
+    const size_t slash = method.find('/');
+    span.SetAttribute("rpc.service", std::string(method.substr(0, slash)));
+    if (slash != std::string_view::npos) {
+      span.SetAttribute("rpc.method", std::string(method.substr(slash + 1)));
+    }
+  }
   context.AddInitialMetadata(kTraceIdKey, span.context().TraceIdHex());
   return span;
 }
 
 void EndServerSpan(Span& span, const grpc::Status& status) {
-  span.SetAttribute("rpc.grpc.status_code", static_cast<int64_t>(status.error_code()));
-  if (!status.ok()) span.SetError(status.error_message());
+  if (span.recording()) {
+    span.SetAttribute("rpc.grpc.status_code", static_cast<int64_t>(status.error_code()));
+    if (!status.ok()) span.SetError(status.error_message());
+  }
   span.End();
 }
 

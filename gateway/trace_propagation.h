@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
@@ -22,7 +23,7 @@ TraceContext IncomingTrace(const grpc::CallbackServerContext& context);
 // Invoke"), a child of the caller's context, and names its trace in the
 // response's initial metadata (kTraceIdKey). Call before the call answers.
 Span StartServerSpan(const Tracer* tracer, grpc::CallbackServerContext& context,
-                     const std::string& method);
+                     std::string_view method);
 
 // EndServerSpan records the call's status on `span` and ends it.
 void EndServerSpan(Span& span, const grpc::Status& status);

@@ -111,13 +111,13 @@ TraceContext ContextWithoutTracer(const TraceContext& parent) {
 
 }  // namespace
 
-Span::Span(const Tracer* tracer, std::string name, SpanKind kind, const TraceContext& parent,
+Span::Span(const Tracer* tracer, std::string_view name, SpanKind kind, const TraceContext& parent,
            absl::Time start)
     : tracer_(tracer) {
   data_.context = tracer != nullptr ? tracer->ContextFor(parent) : ContextWithoutTracer(parent);
   recording_ = tracer != nullptr && tracer->Recording(data_.context);
   if (recording_) {
-    data_.name = std::move(name);
+    data_.name = std::string(name);
     data_.kind = kind;
     if (parent.valid()) data_.parent_span_id = parent.span_id;
     data_.start = start;

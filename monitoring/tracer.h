@@ -88,18 +88,22 @@ class Tracer {
 // Span is one span being timed. Not thread-safe; movable (a moved-from Span
 // records nothing). It ends (and is recorded) at End or at destruction, once.
 // Attributes, links and errors are kept only when the tracer is Recording the
-// span's context, so an unsampled span costs a context and nothing more. A
+// span's context, so an unsampled span costs a context and nothing more;
+// callers that would build attributes for it check recording() first. A
 // null tracer makes a span that only carries a context: the parent's trace
 // and sampled flag with a new span id, or an unsampled new trace.
 class Span {
  public:
-  Span(const Tracer* tracer, std::string name, SpanKind kind, const TraceContext& parent,
+  Span(const Tracer* tracer, std::string_view name, SpanKind kind, const TraceContext& parent,
        absl::Time start = absl::Now());
   Span(Span&&) noexcept;
   Span& operator=(Span&&) noexcept;
   ~Span();
 
   const TraceContext& context() const { return data_.context; }
+  // recording tells whether attributes, links and errors are kept (the
+  // tracer records this span) and the span has not ended.
+  bool recording() const { return recording_ && !ended_; }
   void SetAttribute(std::string key, AttributeValue value);
   void AddLink(const TraceContext& link);
   void SetError(std::string message);

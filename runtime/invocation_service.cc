@@ -90,6 +90,7 @@ struct AttemptTrace {
 };
 
 void Describe(Span& span, const AttemptTrace& trace) {
+  if (!span.recording()) return;
   span.SetAttribute("faas.name", trace.function);
   span.SetAttribute("faas.version", absl::StrCat(trace.version));
   span.SetAttribute("faas.invocation_id", trace.invocation_id);
@@ -110,9 +111,11 @@ Span StartAttemptSpan(const Tracer* tracer, const AttemptTrace& trace, absl::Tim
 
 // EndAttemptSpan records how the attempt went.
 void EndAttemptSpan(Span& span, const ExecutionResult& result, bool timed_out, absl::Time end) {
-  span.SetAttribute("sluice.outcome", OutcomeLabel(result, timed_out));
-  span.SetAttribute("faas.coldstart", result.cold_start);
-  if (!result.ok) span.SetError(absl::StrCat(result.error_type, ": ", result.error_message));
+  if (span.recording()) {
+    span.SetAttribute("sluice.outcome", OutcomeLabel(result, timed_out));
+    span.SetAttribute("faas.coldstart", result.cold_start);
+    if (!result.ok) span.SetError(absl::StrCat(result.error_type, ": ", result.error_message));
+  }
   span.End(end);
 }
 
