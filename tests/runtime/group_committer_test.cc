@@ -129,6 +129,21 @@ WriteBatch BatchFor(int n) {
   return batch;
 }
 
+// HeldRound is a committer over a gated memory store whose first commit
+// (of batch 0, outcome 0) waits at the gate, so that whatever is submitted
+// next queues up for one round; OpenGate lets both rounds go.
+struct HeldRound {
+  HeldRound() {
+    committer.Submit(BatchFor(0), outcomes.Callback(0));
+    EXPECT_TRUE(gated.WaitForFirstCommit());
+  }
+
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GatedStore gated{store.get()};
+  Outcomes outcomes;
+  GroupCommitter committer{&gated};
+};
+
 TEST(GroupCommitterTest, ConcurrentWritersShareOneCommit) {
   constexpr int kThreads = 64;
   std::unique_ptr<Store> store = NewMemoryStore();
@@ -158,12 +173,8 @@ TEST(GroupCommitterTest, ConcurrentWritersShareOneCommit) {
 }
 
 TEST(GroupCommitterTest, LaterWriteOfAnInvocationInTheSameRoundReplacesTheEarlier) {
-  std::unique_ptr<Store> store = NewMemoryStore();
-  GatedStore gated(store.get());
-  Outcomes outcomes;
-  GroupCommitter committer(&gated);
-  committer.Submit(BatchFor(0), outcomes.Callback(0));
-  ASSERT_TRUE(gated.WaitForFirstCommit());
+  HeldRound held;
+  auto& [store, gated, outcomes, committer] = held;
   // Queued behind the gate, so one round: invocation 1 started and
   // finished, invocation 2 written once.
   v1::Invocation running;
@@ -340,13 +351,8 @@ TEST(GroupCommitterTest, FailedCommitFailsEveryBatchInIt) {
 }
 
 TEST(GroupCommitterTest, MalformedBatchFailsItsWholeRound) {
-  std::unique_ptr<Store> store = NewMemoryStore();
-  GatedStore gated(store.get());
-  Outcomes outcomes;
-  GroupCommitter committer(&gated);
-
-  committer.Submit(BatchFor(0), outcomes.Callback(0));
-  ASSERT_TRUE(gated.WaitForFirstCommit());
+  HeldRound held;
+  auto& [store, gated, outcomes, committer] = held;
   committer.Submit(BatchFor(1), outcomes.Callback(1));
   WriteBatch malformed;
   malformed.PutInvocation(v1::Invocation());  // no id
