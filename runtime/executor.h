@@ -76,6 +76,12 @@ class Executor {
   // stop a function by force (a worker process) does so at the deadline.
   virtual ExecutionResult Execute(const ExecutionRequest& request) = 0;
 
+  // Warm tells whether an attempt started now would most likely run without
+  // first starting a process (a cold start): a hint, since another attempt
+  // may take the warm worker first. Callers that must not block for long
+  // (RunInline on a gateway thread) ask it first.
+  virtual bool Warm() { return true; }
+
   // Maintain does periodic housekeeping (stopping idle workers, keeping
   // warm ones). Called about once a second; may block briefly.
   virtual void Maintain(absl::Time /*now*/) {}

@@ -223,8 +223,13 @@ std::shared_ptr<SyncCall> InvocationService::InvokeSync(
             [state] { state->Answer(absl::UnavailableError("the server is shutting down")); },
             priority};
   // A function known to be quick runs on the caller's thread when it has
-  // a free slot: no hand-off to a dispatcher thread and back.
-  if (dispatcher_->RunInline(name, limits, task)) return state;
+  // a free slot and a warm worker (a cold start would hold the caller's
+  // thread for the length of a process start): no hand-off to a dispatcher
+  // thread and back.
+  if (absl::StatusOr<std::shared_ptr<Executor>> executor = registry_->ExecutorFor(*state->function);
+      executor.ok() && (*executor)->Warm() && dispatcher_->RunInline(name, limits, task)) {
+    return state;
+  }
   absl::Status submitted = dispatcher_->Submit(name, limits, std::move(task));
   if (!submitted.ok()) state->Answer(submitted);
   return state;

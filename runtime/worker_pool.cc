@@ -121,6 +121,11 @@ void WorkerPool::Drain() {
   ReportLocked();
 }
 
+bool WorkerPool::Warm() {
+  absl::MutexLock lock(&mu_);
+  return !idle_.empty();
+}
+
 int WorkerPool::idle_workers() {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(idle_.size());

@@ -70,6 +70,8 @@ class WorkerPool final : public Executor {
   // to start gives error type "WorkerStartFailed"; a worker that died is
   // discarded (the next attempt starts a fresh one).
   ExecutionResult Execute(const ExecutionRequest& request) override;
+  // Warm: an idle worker is waiting.
+  bool Warm() override;
 
   // Maintain stops workers idle for longer than idle_timeout beyond
   // min_warm, then starts workers until min_warm are up. Call it

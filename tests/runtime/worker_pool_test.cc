@@ -83,6 +83,15 @@ TEST_F(WorkerPoolTest, ReusesAWarmWorker) {
   EXPECT_EQ(events_.idle.load(), 1);
 }
 
+TEST_F(WorkerPoolTest, WarmOnlyWhileAnIdleWorkerWaits) {
+  auto pool = MakePool({.min_warm = 0, .max_workers = 2, .idle_timeout = absl::Minutes(1)});
+  EXPECT_FALSE(pool->Warm()) << "nothing started yet: the next attempt cold-starts";
+  Run(*pool);
+  EXPECT_TRUE(pool->Warm());
+  pool->Drain();
+  EXPECT_FALSE(pool->Warm());
+}
+
 TEST_F(WorkerPoolTest, ACrashedWorkerIsReplacedByAFreshOne) {
   auto pool = MakePool({.min_warm = 0, .max_workers = 2, .idle_timeout = absl::Minutes(1)});
   EXPECT_EQ(Run(*pool).output, "worker 1");
