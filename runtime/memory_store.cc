@@ -42,6 +42,12 @@ class MemoryStore final : public Store {
         case WriteBatch::Op::Kind::kDeleteIdempotencyKey:
           idempotency_keys_.erase({op.key, op.idempotency_key});
           break;
+        case WriteBatch::Op::Kind::kPutEntry:
+          entries_[{op.table, op.key}] = op.value;
+          break;
+        case WriteBatch::Op::Kind::kDeleteEntry:
+          entries_.erase({op.table, op.key});
+          break;
       }
     }
     return absl::OkStatus();
@@ -124,6 +130,24 @@ class MemoryStore final : public Store {
     return it->second;
   }
 
+  absl::StatusOr<std::string> GetEntry(Table table, const std::string& key) override {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find({table, key});
+    if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("entry ", key, " not found"));
+    return it->second;
+  }
+
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanEntries(
+      Table table, const std::string& after_key, size_t limit) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::pair<std::string, std::string>> entries;
+    for (auto it = entries_.upper_bound({table, after_key});
+         it != entries_.end() && it->first.first == table && entries.size() < limit; ++it) {
+      entries.emplace_back(it->first.second, it->second);
+    }
+    return entries;
+  }
+
   absl::Status ForEachUnfinished(const std::function<void(const v1::Invocation&)>& fn) override {
     std::vector<v1::Invocation> unfinished;
     {
@@ -144,6 +168,8 @@ class MemoryStore final : public Store {
   std::map<std::string, v1::Invocation> invocations_ ABSL_GUARDED_BY(mu_);
   // (function, idempotency key) -> invocation id.
   std::map<std::pair<std::string, std::string>, std::string> idempotency_keys_ ABSL_GUARDED_BY(mu_);
+  // (table, key) -> value.
+  std::map<std::pair<Table, std::string>, std::string> entries_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -43,6 +43,11 @@ constexpr absl::string_view kFunctionPrefix = "f/";
 constexpr absl::string_view kInvocationPrefix = "i/";
 constexpr absl::string_view kUnfinishedPrefix = "u/";
 constexpr absl::string_view kIdempotencyPrefix = "k/";
+// Entries of the other tables (see Table): "t/", "e/", "c/", "s/" + key.
+constexpr absl::string_view kTriggerPrefix = "t/";
+constexpr absl::string_view kSchedulePrefix = "s/";
+constexpr absl::string_view kEventPrefix = "e/";
+constexpr absl::string_view kCallbackPrefix = "c/";
 constexpr size_t kVersionDigits = 20;  // enough for any uint64_t
 constexpr char kLockFileName[] = "sluice.lock";
 constexpr char kDataDirInUseUrl[] = "type.sluice.dev/sluice.DataDirInUse";
@@ -61,6 +66,24 @@ std::string UnfinishedKey(absl::string_view id) { return absl::StrCat(kUnfinishe
 
 std::string IdempotencyKey(absl::string_view function, absl::string_view key) {
   return absl::StrCat(kIdempotencyPrefix, function, "/", key);
+}
+
+absl::string_view TablePrefix(Table table) {
+  switch (table) {
+    case Table::kTriggers:
+      return kTriggerPrefix;
+    case Table::kEvents:
+      return kEventPrefix;
+    case Table::kCallbacks:
+      return kCallbackPrefix;
+    case Table::kSchedules:
+      return kSchedulePrefix;
+  }
+  return kTriggerPrefix;
+}
+
+std::string EntryKey(Table table, absl::string_view key) {
+  return absl::StrCat(TablePrefix(table), key);
 }
 
 // PrefixEnd returns the smallest key greater than every key starting with
@@ -234,6 +257,12 @@ class RocksDbStoreImpl final : public RocksDbStore {
         case WriteBatch::Op::Kind::kDeleteIdempotencyKey:
           status = writes.Delete(IdempotencyKey(op.key, op.idempotency_key));
           break;
+        case WriteBatch::Op::Kind::kPutEntry:
+          status = writes.Put(EntryKey(op.table, op.key), op.value);
+          break;
+        case WriteBatch::Op::Kind::kDeleteEntry:
+          status = writes.Delete(EntryKey(op.table, op.key));
+          break;
       }
       if (!status.ok()) return FromRocks(status, absl::StrCat("build batch for ", path_));
     }
@@ -374,6 +403,39 @@ class RocksDbStoreImpl final : public RocksDbStore {
       return FromRocks(status, absl::StrCat("read idempotency key of ", function, " in ", path_));
     }
     return id;
+  }
+
+  absl::StatusOr<std::string> GetEntry(Table table, const std::string& key) override {
+    const std::string stored_key = EntryKey(table, key);
+    std::string value;
+    rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), stored_key, &value);
+    if (status.IsNotFound()) return absl::NotFoundError(absl::StrCat("entry ", key, " not found"));
+    if (!status.ok()) return FromRocks(status, absl::StrCat("read ", stored_key, " in ", path_));
+    return value;
+  }
+
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanEntries(
+      Table table, const std::string& after_key, size_t limit) override {
+    std::vector<std::pair<std::string, std::string>> entries;
+    if (limit == 0) return entries;
+    const absl::string_view prefix = TablePrefix(table);
+    ScopedRead read(prefix);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read.options()));
+    if (after_key.empty()) {
+      it->SeekToFirst();
+    } else {
+      const std::string after = EntryKey(table, after_key);
+      it->Seek(after);
+      if (it->Valid() && it->key() == after) it->Next();
+    }
+    for (; it->Valid() && entries.size() < limit; it->Next()) {
+      entries.emplace_back(std::string(ToStringView(it->key()).substr(prefix.size())),
+                           it->value().ToString());
+    }
+    if (!it->status().ok()) {
+      return FromRocks(it->status(), absl::StrCat("scan ", prefix, " in ", path_));
+    }
+    return entries;
   }
 
   uint64_t ApproximateLiveBytes() override {

@@ -62,6 +62,23 @@ void WriteBatch::DeleteIdempotencyKey(const std::string& function, const std::st
   ops_.push_back(std::move(op));
 }
 
+void WriteBatch::PutEntry(Table table, std::string key, std::string value) {
+  Op op;
+  op.kind = Op::Kind::kPutEntry;
+  op.table = table;
+  op.key = std::move(key);
+  op.value = std::move(value);
+  ops_.push_back(std::move(op));
+}
+
+void WriteBatch::DeleteEntry(Table table, std::string key) {
+  Op op;
+  op.kind = Op::Kind::kDeleteEntry;
+  op.table = table;
+  op.key = std::move(key);
+  ops_.push_back(std::move(op));
+}
+
 void WriteBatch::Append(WriteBatch&& other) {
   if (&other == this) return;
   sync_ = sync_ || other.sync_;
@@ -129,6 +146,12 @@ absl::Status WriteBatch::Validate() const {
         if (op.kind == Op::Kind::kPutIdempotencyKey && op.invocation_id.empty()) {
           return absl::InvalidArgumentError(
               absl::StrCat("write ", i, ": idempotency key maps to an empty invocation id"));
+        }
+        break;
+      case Op::Kind::kPutEntry:
+      case Op::Kind::kDeleteEntry:
+        if (op.key.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat("write ", i, ": empty entry key"));
         }
         break;
     }

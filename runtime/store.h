@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -19,6 +20,16 @@
 #include "sluice/v1/invocations.pb.h"
 
 namespace sluice {
+
+// Table names a keyspace of opaque entries (key -> bytes) that components
+// other than the invocation engine keep in the store. Keys are non-empty
+// byte strings; entries of a table are listed in key order.
+enum class Table {
+  kTriggers,   // trigger name -> v1::Trigger
+  kEvents,     // event source '\0' event id -> publish time (deduplication)
+  kCallbacks,  // invocation id -> a pending gRPC callback delivery
+  kSchedules,  // trigger name -> the last time its schedule fired
+};
 
 // WriteBatch collects writes that a Store applies atomically, in the order
 // they were added. Not thread-safe; cheap to move.
@@ -32,11 +43,15 @@ class WriteBatch {
       kDeleteInvocation,
       kPutIdempotencyKey,
       kDeleteIdempotencyKey,
+      kPutEntry,
+      kDeleteEntry,
     };
     Kind kind;
     std::string key;              // function name or invocation id
     std::string idempotency_key;  // k*IdempotencyKey (key is the function name)
     std::string invocation_id;    // kPutIdempotencyKey
+    Table table = Table::kTriggers;  // k*Entry (key is the entry's key)
+    std::string value;               // kPutEntry
     v1::Function function;        // kPutFunction
     // kPutInvocation; shared, so that the engine hands over its snapshot
     // without a copy. Never null in a kPutInvocation.
@@ -65,6 +80,11 @@ class WriteBatch {
   // DeleteIdempotencyKey removes the mapping of (function, key), if any. Same
   // validation as PutIdempotencyKey (but no id).
   void DeleteIdempotencyKey(const std::string& function, const std::string& key);
+  // PutEntry sets the entry `key` of `table` to `value`. A store rejects
+  // the batch if `key` is empty.
+  void PutEntry(Table table, std::string key, std::string value);
+  // DeleteEntry removes the entry `key` of `table`, if there is one.
+  void DeleteEntry(Table table, std::string key);
   // Append moves all of `other`'s writes after this batch's own and leaves
   // `other` empty. The result must be synced if either had to be.
   void Append(WriteBatch&& other);
@@ -154,6 +174,13 @@ class Store {
   // to, or NotFound.
   virtual absl::StatusOr<std::string> GetIdempotencyKey(const std::string& function,
                                                         const std::string& key) = 0;
+
+  // GetEntry returns the value of entry `key` of `table`, or NotFound.
+  virtual absl::StatusOr<std::string> GetEntry(Table table, const std::string& key) = 0;
+  // ScanEntries returns at most `limit` entries of `table` whose keys sort
+  // strictly after `after_key` (empty: from the first), in key order.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanEntries(
+      Table table, const std::string& after_key, size_t limit) = 0;
 };
 
 }  // namespace sluice

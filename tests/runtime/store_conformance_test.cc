@@ -596,6 +596,57 @@ TYPED_TEST(StoreConformanceTest, ReadersSeeABatchWholeOrNotAtAll) {
   EXPECT_EQ(last->attempt(), static_cast<uint32_t>(kBatches));
 }
 
+TYPED_TEST(StoreConformanceTest, EntriesArePerTableAndScanInKeyOrder) {
+  WriteBatch batch;
+  batch.PutEntry(Table::kTriggers, "b", "trigger b");
+  batch.PutEntry(Table::kTriggers, "a", "trigger a");
+  batch.PutEntry(Table::kTriggers, "c", "trigger c");
+  batch.PutEntry(Table::kEvents, std::string("src\0id", 6), "event");
+  batch.PutEntry(Table::kCallbacks, "a", "callback a");
+  ASSERT_TRUE(this->store_->Commit(batch).ok());
+
+  absl::StatusOr<std::string> value = this->store_->GetEntry(Table::kTriggers, "a");
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(*value, "trigger a");
+  value = this->store_->GetEntry(Table::kCallbacks, "a");
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(*value, "callback a");
+  value = this->store_->GetEntry(Table::kEvents, std::string("src\0id", 6));
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(*value, "event");
+  EXPECT_EQ(this->store_->GetEntry(Table::kEvents, "a").status().code(),
+            absl::StatusCode::kNotFound);
+
+  using Entries = std::vector<std::pair<std::string, std::string>>;
+  absl::StatusOr<Entries> all = this->store_->ScanEntries(Table::kTriggers, "", 10);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(*all, (Entries{{"a", "trigger a"}, {"b", "trigger b"}, {"c", "trigger c"}}));
+  absl::StatusOr<Entries> page = this->store_->ScanEntries(Table::kTriggers, "a", 1);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(*page, (Entries{{"b", "trigger b"}}));
+  absl::StatusOr<Entries> none = this->store_->ScanEntries(Table::kTriggers, "c", 10);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+
+  WriteBatch remove;
+  remove.DeleteEntry(Table::kTriggers, "b");
+  remove.PutEntry(Table::kTriggers, "c", "trigger c2");
+  ASSERT_TRUE(this->store_->Commit(remove).ok());
+  all = this->store_->ScanEntries(Table::kTriggers, "", 10);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(*all, (Entries{{"a", "trigger a"}, {"c", "trigger c2"}}));
+}
+
+TYPED_TEST(StoreConformanceTest, EmptyEntryKeyRejectsTheWholeBatch) {
+  WriteBatch batch;
+  batch.PutEntry(Table::kTriggers, "kept-out", "x");
+  batch.PutEntry(Table::kTriggers, "", "x");
+  absl::Status status = this->store_->Commit(batch);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_EQ(this->store_->GetEntry(Table::kTriggers, "kept-out").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 // RocksDbStore alone: what only a durable store does.
 class RocksDbStoreTest : public ::testing::Test {
  protected:

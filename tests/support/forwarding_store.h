@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/store.h"
@@ -41,6 +42,13 @@ class ForwardingStore : public Store {
   absl::StatusOr<std::string> GetIdempotencyKey(const std::string& function,
                                                 const std::string& key) override {
     return inner_->GetIdempotencyKey(function, key);
+  }
+  absl::StatusOr<std::string> GetEntry(Table table, const std::string& key) override {
+    return inner_->GetEntry(table, key);
+  }
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanEntries(
+      Table table, const std::string& after_key, size_t limit) override {
+    return inner_->ScanEntries(table, after_key, limit);
   }
 
  protected:
