@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "cli/client.h"
 #include "cli/deploy_command.h"
+#include "cli/event_commands.h"
 #include "cli/exit_codes.h"
 #include "cli/function_commands.h"
 #include "cli/invocation_commands.h"
@@ -101,6 +102,10 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
       "--retention", serve_durations.retention,
       "How long finished background invocations and their idempotency keys are kept, "
       "e.g. 72h (default 72h)");
+  serve_command->add_option(
+      "--event-dedupe-window", serve_durations.event_dedupe_window,
+      "A published event repeating the source and id of one this recent is dropped, "
+      "e.g. 24h (default 24h)");
   ServeLogFlags serve_logs;
   serve_command->add_option("--log-format", serve_logs.format,
                             "Format of the server's log lines: json or text (default text)");
@@ -297,6 +302,61 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
   redrive_command->add_option("--limit", redrive.limit, "At most this many (default 10000)")
       ->check(CLI::PositiveNumber);
   redrive_command->callback([&] { run = [&] { return RunRedrive(redrive, config, console); }; });
+
+  // publish
+  PublishFlags publish;
+  CLI::App* publish_command = app.add_subcommand(
+      "publish", "Publish an event; every matching trigger starts a background invocation");
+  publish_command->add_option("--topic", publish.topic, "Topic to publish to");
+  publish_command->add_option("--type", publish.type, "Event type, e.g. com.example.created")
+      ->required();
+  publish_command->add_option("--source", publish.source, "Event source, e.g. /shop/orders")
+      ->required();
+  publish_command->add_option("--id", publish.id,
+                              "Event id, unique within its source (default: a random id)");
+  publish_command->add_option("--subject", publish.subject, "Event subject");
+  publish_command->add_option("--content-type", publish.content_type,
+                              "Media type of the data, e.g. application/json");
+  publish_command->add_option("--ext", publish.extensions, "Extension attribute NAME=VALUE")
+      ->take_all();
+  publish_command->add_option("-d,--data", publish.data,
+                              "Event data: text, @file, or - for standard input");
+  publish_command->callback([&] { run = [&] { return RunPublish(publish, config, console); }; });
+
+  // triggers
+  CLI::App* triggers_command =
+      app.add_subcommand("triggers", "Create, list and remove triggers")->require_subcommand(1);
+  TriggerFlags trigger;
+  CLI::App* trigger_create = triggers_command->add_subcommand(
+      "create", "Create a trigger: events (--topic/--type), a schedule (--cron) or a route");
+  trigger_create->add_option("name", trigger.name, "Trigger name")->required();
+  trigger_create->add_option("--function", trigger.function, "Function to invoke")->required();
+  trigger_create->add_option("--topic", trigger.topic, "Events published to this topic");
+  trigger_create->add_option("--type", trigger.type, "Events of this type");
+  trigger_create
+      ->add_option("--filter", trigger.filters,
+                   "ATTRIBUTE=VALUE, ATTRIBUTE^=PREFIX or ATTRIBUTE$=SUFFIX")
+      ->take_all();
+  trigger_create->add_flag("--any", trigger.any, "Match any filter instead of all of them");
+  trigger_create->add_option("--cron", trigger.cron, "Cron expression, e.g. \"*/5 * * * *\"");
+  trigger_create->add_option("--timezone", trigger.time_zone,
+                             "IANA time zone of the cron expression (default UTC)");
+  trigger_create->add_flag("--catch-up", trigger.catch_up,
+                           "After downtime, fire once for the missed times (default: skip)");
+  trigger_create->add_option("--route", trigger.route,
+                             "gRPC method to serve, e.g. /shop.v1.Orders/Create");
+  trigger_create->add_option("--priority", trigger.priority,
+                             "Priority of its invocations: low, normal, high, critical");
+  trigger_create->add_flag("--replace", trigger.replace, "Replace a trigger of the same name");
+  trigger_create->callback(
+      [&] { run = [&] { return RunCreateTrigger(trigger, config, console); }; });
+  CLI::App* trigger_list = triggers_command->add_subcommand("ls", "List triggers");
+  trigger_list->callback([&] { run = [&] { return RunListTriggers(config, console); }; });
+  std::string trigger_name;
+  CLI::App* trigger_remove = triggers_command->add_subcommand("rm", "Remove a trigger");
+  trigger_remove->add_option("name", trigger_name, "Trigger name")->required();
+  trigger_remove->callback(
+      [&] { run = [&] { return RunDeleteTrigger(trigger_name, config, console); }; });
 
   // logs
   LogsFlags logs;

@@ -27,8 +27,16 @@ absl::Status ApplyServeDurations(const ServeDurationFlags& flags, ServerOptions&
     if (!parsed.ok()) return parsed.status();
     retention = *parsed;
   }
+  absl::Duration dedupe_window = options.event_dedupe_window;
+  if (!flags.event_dedupe_window.empty()) {
+    absl::StatusOr<absl::Duration> parsed =
+        ParsePositiveDuration(flags.event_dedupe_window, "--event-dedupe-window");
+    if (!parsed.ok()) return parsed.status();
+    dedupe_window = *parsed;
+  }
   options.shutdown_grace = shutdown_grace;
   options.retention = retention;
+  options.event_dedupe_window = dedupe_window;
   return absl::OkStatus();
 }
 

@@ -17,8 +17,9 @@ using ServeFunction = std::function<absl::Status(const ServerOptions& options)>;
 // ServeDurationFlags are the duration flags of `sluice serve` as typed, e.g.
 // "30s"; empty keeps the ServerOptions default.
 struct ServeDurationFlags {
-  std::string shutdown_grace;  // zero or positive
-  std::string retention;       // positive
+  std::string shutdown_grace;       // zero or positive
+  std::string retention;            // positive
+  std::string event_dedupe_window;  // positive
 };
 
 // ApplyServeDurations parses `flags` into `options`. INVALID_ARGUMENT naming

@@ -82,9 +82,7 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
     *response_->mutable_duration() = google::protobuf::util::TimeUtil::NanosecondsToDuration(
         absl::ToInt64Nanoseconds(result->duration));
     if (!result->result.ok) {
-      context_->AddTrailingMetadata(kErrorTypeKey, result->result.error_type);
-      Reply(grpc::Status(grpc::StatusCode::UNKNOWN, absl::StrCat(result->result.error_type, ": ",
-                                                                 result->result.error_message)));
+      Reply(FunctionErrorStatus(result->result, *context_));
       return;
     }
     response_->set_output(std::move(result->result.output));

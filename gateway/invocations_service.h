@@ -1,15 +1,13 @@
 // InvocationsService: the sluice.v1.Invocations gRPC service.
 #pragma once
 
+#include "gateway/invoke_status.h"
 #include "gateway/work_pool.h"
 #include "runtime/invocation_service.h"
 #include "runtime/watch_hub.h"
 #include "sluice/v1/invocations.grpc.pb.h"
 
 namespace sluice {
-
-// Metadata key of the trailing metadata that carries a function's error type.
-inline constexpr char kErrorTypeKey[] = "sluice-error-type";
 
 // InvocationsService translates RPCs to InvocationService calls; blocking
 // work runs on `pool`. Thread-safe; its collaborators must outlive it.

@@ -17,9 +17,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "gateway/events_service.h"
 #include "gateway/functions_service.h"
 #include "gateway/invocations_service.h"
 #include "gateway/logs_service.h"
+#include "gateway/route_service.h"
 #include "gateway/server_settings.h"
 #include "gateway/work_pool.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -40,6 +42,7 @@
 #include "monitoring/worker_probe.h"
 #include "runtime/artifact_store.h"
 #include "runtime/dispatcher.h"
+#include "runtime/event_publisher.h"
 #include "runtime/executor_factory.h"
 #include "runtime/function_logs.h"
 #include "runtime/function_registry.h"
@@ -49,8 +52,10 @@
 #include "runtime/pool_events.h"
 #include "runtime/retention.h"
 #include "runtime/rocksdb_store.h"
+#include "runtime/scheduler.h"
 #include "runtime/subprocess.h"
 #include "runtime/timer_queue.h"
+#include "runtime/triggers.h"
 #include "runtime/watch_hub.h"
 
 namespace sluice {
@@ -246,6 +251,14 @@ absl::Status RunServer(const ServerOptions& given) {
                                 store->get(), &committer, registry->get(), &dispatcher, &watchers,
                                 &timers, &probe, clock);
   if (absl::Status s = invocations.Recover(); !s.ok()) return s;
+  TriggerRegistry triggers(store->get(), registry->get(), clock);
+  if (absl::Status s = triggers.Load(); !s.ok()) return s;
+  EventPublisher publisher(
+      {.dedupe_window = options.event_dedupe_window, .max_event_bytes = options.max_payload_bytes},
+      store->get(), &triggers, &invocations, clock);
+  Scheduler scheduler(store->get(), &triggers, &invocations, clock);
+  triggers.SetListener([&scheduler](const std::string& name) { scheduler.Update(name); });
+  if (absl::Status s = scheduler.Start(); !s.ok()) return s;
 
   // Keeps warm pools warm, stops idle workers, and deletes finished
   // invocations past their retention.
@@ -253,6 +266,11 @@ absl::Status RunServer(const ServerOptions& given) {
   std::thread maintenance([&] {
     do {
       (*registry)->Maintain(clock->Now());
+      scheduler.FireDue();
+      if (absl::StatusOr<size_t> swept = publisher.Sweep(); !swept.ok()) {
+        LogError("events", "cannot delete expired event keys",
+                 {{"error", swept.status().message()}});
+      }
       for (const auto& [function, age] : dispatcher.OldestWaits()) {
         probe.SetOldestPendingAge(function, age);
       }
@@ -275,6 +293,8 @@ absl::Status RunServer(const ServerOptions& given) {
   WorkPool pool(8, 10000);
   FunctionsService functions_service(registry->get(), &pool, options.max_artifact_bytes);
   InvocationsService invocations_service(&invocations, &watchers, &pool, &tracer);
+  EventsService events_service(&publisher, &triggers, &pool, &tracer, &scheduler);
+  RouteService route_service(&invocations, &triggers, &pool, &tracer);
   LogsService logs_service(
       &logs, [&registry](const std::string& name) { return (*registry)->Get(name, 0).ok(); });
 
@@ -290,6 +310,9 @@ absl::Status RunServer(const ServerOptions& given) {
   builder.RegisterService(&functions_service);
   builder.RegisterService(&invocations_service);
   builder.RegisterService(&logs_service);
+  builder.RegisterService(&events_service);
+  // Methods no service above implements go to the routes.
+  builder.RegisterCallbackGenericService(&route_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));

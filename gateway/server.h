@@ -46,6 +46,9 @@ struct ServerOptions {
   // Finished background invocations (and their idempotency keys) are kept
   // this long after they finish, then deleted.
   absl::Duration retention = absl::Hours(72);
+  // A published event whose (source, id) was published within this long
+  // before is dropped as a duplicate.
+  absl::Duration event_dedupe_window = absl::Hours(24);
   // How the server's own log lines (standard error) are written, and the
   // least severe level written. Function output is logged at info.
   LogFormat log_format = LogFormat::kText;

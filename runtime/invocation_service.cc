@@ -320,32 +320,20 @@ InvocationService::AttemptOutcome InvocationService::RunAttempt(
   return outcome;
 }
 
-void InvocationService::InvokeAsync(InvokeArgs args,
-                                    absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)> done) {
-  QueueLimits limits;
+absl::StatusOr<v1::Invocation> InvocationService::NewRecord(InvokeArgs& args, QueueLimits& limits) {
   absl::StatusOr<std::shared_ptr<const v1::Function>> function = Admit(args, limits);
-  if (!function.ok()) {
-    done(function.status());
-    return;
-  }
+  if (!function.ok()) return function.status();
   v1::RetryPolicy policy = (*function)->spec().retry();
-  if (absl::Status s = NormalizeRetryPolicy(policy, "spec.retry"); !s.ok()) {
-    done(s);
-    return;
-  }
+  if (absl::Status s = NormalizeRetryPolicy(policy, "spec.retry"); !s.ok()) return s;
   if (args.retry.has_value()) {
     absl::StatusOr<v1::RetryPolicy> merged = MergeRetryPolicy(policy, *args.retry, "retry");
-    if (!merged.ok()) {
-      done(merged.status());
-      return;
-    }
+    if (!merged.ok()) return merged.status();
     policy = *std::move(merged);
   }
   if (args.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
-    done(absl::InvalidArgumentError(absl::StrCat("idempotency_key: ", args.idempotency_key.size(),
-                                                 " bytes is over the limit of ",
-                                                 kMaxIdempotencyKeyBytes, " bytes")));
-    return;
+    return absl::InvalidArgumentError(absl::StrCat("idempotency_key: ", args.idempotency_key.size(),
+                                                   " bytes is over the limit of ",
+                                                   kMaxIdempotencyKeyBytes, " bytes"));
   }
   const absl::Time now = clock_->Now();
   v1::Invocation record;
@@ -365,9 +353,20 @@ void InvocationService::InvokeAsync(InvokeArgs args,
   record.set_traceparent(trace.Traceparent());
   record.set_tracestate(trace.tracestate);
   AppendChange(record, v1::PENDING, now, "queued");
+  return record;
+}
 
-  if (!args.idempotency_key.empty()) {
-    const std::string key = KeyOf(args.function, args.idempotency_key);
+void InvocationService::InvokeAsync(InvokeArgs args,
+                                    absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)> done) {
+  QueueLimits limits;
+  absl::StatusOr<v1::Invocation> record = NewRecord(args, limits);
+  if (!record.ok()) {
+    done(record.status());
+    return;
+  }
+  const std::string key =
+      args.idempotency_key.empty() ? std::string() : KeyOf(args.function, args.idempotency_key);
+  if (!key.empty()) {
     absl::MutexLock lock(&keys_mu_);
     if (auto it = pending_keys_.find(key); it != pending_keys_.end()) {
       it->second.waiters.push_back(std::move(done));
@@ -384,16 +383,28 @@ void InvocationService::InvokeAsync(InvokeArgs args,
           absl::StrCat("could not look up the idempotency key: ", existing.status().message())));
       return;
     }
-    pending_keys_[key].invocation_id = record.id();
+    pending_keys_[key].invocation_id = record->id();
   }
   if (absl::Status s = dispatcher_->Reserve(args.function, limits); !s.ok()) {
-    if (!args.idempotency_key.empty()) {
-      AnswerKey(KeyOf(args.function, args.idempotency_key), s, "");
-    }
+    if (!key.empty()) AnswerKey(key, s, "");
     done(s);
     return;
   }
-  Record(std::move(record), std::move(done));
+  WriteBatch batch;
+  if (!key.empty()) batch.PutIdempotencyKey(args.function, args.idempotency_key, record->id());
+  const std::string id = record->id();
+  std::vector<v1::Invocation> records;
+  records.push_back(*std::move(record));
+  Record(std::move(records), std::move(batch),
+         [this, id, key, done = std::move(done)](absl::Status s) mutable {
+           if (!s.ok()) {
+             if (!key.empty()) AnswerKey(key, s, "");
+             done(s);
+             return;
+           }
+           if (!key.empty()) AnswerKey(key, absl::OkStatus(), id);
+           done(AsyncAccepted{id, false});
+         });
 }
 
 void InvocationService::AnswerKey(const std::string& key, const absl::Status& status,
@@ -415,42 +426,78 @@ void InvocationService::AnswerKey(const std::string& key, const absl::Status& st
   }
 }
 
-void InvocationService::Record(v1::Invocation record,
-                               absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)> done) {
-  const std::string id = record.id();
-  const std::string name = record.function();
-  const v1::Priority priority = record.priority();
-  const std::string key =
-      record.idempotency_key().empty() ? std::string() : KeyOf(name, record.idempotency_key());
-  WriteBatch batch;
-  if (!key.empty()) batch.PutIdempotencyKey(name, record.idempotency_key(), id);
-  {
-    absl::MutexLock lock(&mu_);
-    active_[id].record = record;
-  }
-  auto snapshot = std::make_shared<const v1::Invocation>(std::move(record));
-  batch.PutInvocation(snapshot);
-  committer_->Submit(std::move(batch), [this, id, name, priority, key,
-                                        snapshot = std::move(snapshot),
-                                        done = std::move(done)](absl::Status s) mutable {
-    if (!s.ok()) {
-      dispatcher_->Unreserve(name);
-      {
-        absl::MutexLock lock(&mu_);
-        active_.erase(id);
-      }
-      const absl::Status error =
-          absl::UnavailableError(absl::StrCat("could not record the invocation: ", s.message()));
-      if (!key.empty()) AnswerKey(key, error, "");
-      done(error);
+void InvocationService::InvokeAll(
+    std::vector<InvokeArgs> requests, WriteBatch extra,
+    absl::AnyInvocable<void(absl::StatusOr<std::vector<std::string>>)> done) {
+  std::vector<v1::Invocation> records;
+  records.reserve(requests.size());
+  const auto refuse = [&](const absl::Status& status) {
+    for (const v1::Invocation& record : records) dispatcher_->Unreserve(record.function());
+    done(status);
+  };
+  for (InvokeArgs& args : requests) {
+    if (!args.idempotency_key.empty()) {
+      refuse(absl::InvalidArgumentError("idempotency_key: not taken here"));
       return;
     }
-    MarkDurable(snapshot);
-    watchers_->Publish(*snapshot);
-    dispatcher_->SubmitReserved(name,
-                                Task{[this, id, name] { RunAsync(id, name); }, nullptr, priority});
-    if (!key.empty()) AnswerKey(key, absl::OkStatus(), id);
-    done(AsyncAccepted{id, false});
+    QueueLimits limits;
+    absl::StatusOr<v1::Invocation> record = NewRecord(args, limits);
+    if (!record.ok()) {
+      refuse(record.status());
+      return;
+    }
+    if (absl::Status s = dispatcher_->Reserve(args.function, limits); !s.ok()) {
+      refuse(s);
+      return;
+    }
+    records.push_back(*std::move(record));
+  }
+  std::vector<std::string> ids;
+  ids.reserve(records.size());
+  for (const v1::Invocation& record : records) ids.push_back(record.id());
+  Record(std::move(records), std::move(extra),
+         [ids = std::move(ids), done = std::move(done)](absl::Status s) mutable {
+           if (!s.ok()) {
+             done(s);
+             return;
+           }
+           done(std::move(ids));
+         });
+}
+
+void InvocationService::Record(std::vector<v1::Invocation> records, WriteBatch batch,
+                               absl::AnyInvocable<void(absl::Status)> done) {
+  std::vector<std::shared_ptr<const v1::Invocation>> snapshots;
+  snapshots.reserve(records.size());
+  {
+    absl::MutexLock lock(&mu_);
+    for (v1::Invocation& record : records) {
+      active_[record.id()].record = record;
+      snapshots.push_back(std::make_shared<const v1::Invocation>(std::move(record)));
+    }
+  }
+  for (const auto& snapshot : snapshots) batch.PutInvocation(snapshot);
+  batch.set_sync(true);
+  committer_->Submit(std::move(batch), [this, snapshots = std::move(snapshots),
+                                        done = std::move(done)](absl::Status s) mutable {
+    if (!s.ok()) {
+      for (const auto& snapshot : snapshots) {
+        dispatcher_->Unreserve(snapshot->function());
+        absl::MutexLock lock(&mu_);
+        active_.erase(snapshot->id());
+      }
+      done(absl::UnavailableError(absl::StrCat("could not record the invocation: ", s.message())));
+      return;
+    }
+    for (const auto& snapshot : snapshots) {
+      MarkDurable(snapshot);
+      watchers_->Publish(*snapshot);
+      const std::string& id = snapshot->id();
+      const std::string& name = snapshot->function();
+      dispatcher_->SubmitReserved(
+          name, Task{[this, id, name] { RunAsync(id, name); }, nullptr, snapshot->priority()});
+    }
+    done(absl::OkStatus());
   });
 }
 

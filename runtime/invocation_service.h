@@ -139,6 +139,15 @@ class InvocationService {
   // InvokeAsync never blocks on I/O.
   void InvokeAsync(InvokeArgs args, absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)> done);
 
+  // InvokeAll records one PENDING invocation per entry of `requests`, as
+  // InvokeAsync would (without idempotency keys: INVALID_ARGUMENT), together
+  // with the writes of `extra`, in one durable commit, then runs them in the
+  // background; `done` gets their ids, in the order of `requests`. On the
+  // first admission error nothing is recorded and `done` gets that error.
+  // With no requests, `extra` alone is committed. Never blocks on I/O.
+  void InvokeAll(std::vector<InvokeArgs> requests, WriteBatch extra,
+                 absl::AnyInvocable<void(absl::StatusOr<std::vector<std::string>>)> done);
+
   // Get returns a background invocation. NOT_FOUND for unknown ids,
   // INVALID_ARGUMENT for malformed ones. May block on the store.
   absl::StatusOr<v1::Invocation> Get(const std::string& id);
@@ -211,9 +220,15 @@ class InvocationService {
   absl::StatusOr<std::shared_ptr<const v1::Function>> Admit(const InvokeArgs& args,
                                                             QueueLimits& limits);
   void RunSync(const std::shared_ptr<SyncState>& state);
-  // Record writes a new PENDING invocation (and its idempotency key) and,
-  // once durable, queues it in a place taken by Reserve and calls `done`.
-  void Record(v1::Invocation record, absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)> done);
+  // NewRecord admits `args` (see Admit; its payload and metadata are moved
+  // out) and returns its PENDING record with the retry policy in force.
+  absl::StatusOr<v1::Invocation> NewRecord(InvokeArgs& args, QueueLimits& limits);
+  // Record writes new PENDING invocations with `batch` in one synced commit
+  // and, once durable, queues each in a place taken by Reserve, then calls
+  // `done`; on a failed commit it frees those places and calls `done` with
+  // UNAVAILABLE.
+  void Record(std::vector<v1::Invocation> records, WriteBatch batch,
+              absl::AnyInvocable<void(absl::Status)> done);
   // AnswerKey answers every caller waiting for `key` and forgets it.
   void AnswerKey(const std::string& key, const absl::Status& status, const std::string& id)
       ABSL_LOCKS_EXCLUDED(keys_mu_);

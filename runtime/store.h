@@ -47,12 +47,12 @@ class WriteBatch {
       kDeleteEntry,
     };
     Kind kind;
-    std::string key;              // function name or invocation id
-    std::string idempotency_key;  // k*IdempotencyKey (key is the function name)
-    std::string invocation_id;    // kPutIdempotencyKey
+    std::string key;                 // function name or invocation id
+    std::string idempotency_key;     // k*IdempotencyKey (key is the function name)
+    std::string invocation_id;       // kPutIdempotencyKey
     Table table = Table::kTriggers;  // k*Entry (key is the entry's key)
     std::string value;               // kPutEntry
-    v1::Function function;        // kPutFunction
+    v1::Function function;           // kPutFunction
     // kPutInvocation; shared, so that the engine hands over its snapshot
     // without a copy. Never null in a kPutInvocation.
     std::shared_ptr<const v1::Invocation> invocation;

@@ -11,3 +11,6 @@ add_dependencies(invocation_service_test echo fail sleep crash sluice)
 sluice_test(async_engine_test ${CMAKE_CURRENT_LIST_DIR}/async_engine_test.cc
   sluice_runtime sluice_test_support)
 add_dependencies(async_engine_test echo fail flaky crash progress sleep sluice)
+sluice_test(triggers_test ${CMAKE_CURRENT_LIST_DIR}/triggers_test.cc
+  sluice_triggers sluice_test_support)
+add_dependencies(triggers_test echo sleep sluice)
