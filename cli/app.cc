@@ -129,7 +129,7 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
   // deploy
   DeployFlags deploy;
   CLI::App* deploy_command = app.add_subcommand(
-      "deploy", "Deploy a function from flags, or every function of a manifest (-f)");
+      "deploy", "Deploy a function from flags, or every function and trigger of a manifest (-f)");
   deploy_command->add_option("name", deploy.name,
                              "Function name (with -f: deploy only this function of the manifest)");
   CLI::Option* manifest = deploy_command->add_option("-f,--manifest", deploy.manifest,

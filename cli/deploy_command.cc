@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/artifact_file.h"
+#include "cli/event_commands.h"
 #include "cli/exit_codes.h"
 #include "cli/payload.h"
 #include "sluice/v1/functions.grpc.pb.h"
@@ -209,6 +210,16 @@ int RunDeploy(const DeployFlags& flags, const ClientConfig& config, Console& con
       console.out << "deployed " << response.function().spec().name() << " version "
                   << response.function().version() << " sha256 " << response.function().sha256()
                   << std::endl;
+    }
+  }
+  if (flags.manifest.empty() || !flags.name.empty()) return kExitOk;
+  // The whole manifest: its triggers too, replacing those of the same names.
+  absl::StatusOr<Manifest> manifest = LoadManifestFile(flags.manifest);
+  if (!manifest.ok()) return ReportError(manifest.status().message(), kExitUsage, console);
+  for (v1::Trigger& trigger : manifest->triggers) {
+    if (const int code = SaveTrigger(std::move(trigger), /*replace=*/true, config, console);
+        code != kExitOk) {
+      return code;
     }
   }
   return kExitOk;

@@ -144,9 +144,13 @@ absl::StatusOr<v1::Trigger> BuildTrigger(const TriggerFlags& flags) {
 int RunCreateTrigger(const TriggerFlags& flags, const ClientConfig& config, Console& console) {
   absl::StatusOr<v1::Trigger> trigger = BuildTrigger(flags);
   if (!trigger.ok()) return ReportError(trigger.status().message(), kExitUsage, console);
+  return SaveTrigger(*std::move(trigger), flags.replace, config, console);
+}
+
+int SaveTrigger(v1::Trigger trigger, bool replace, const ClientConfig& config, Console& console) {
   v1::CreateTriggerRequest request;
-  *request.mutable_trigger() = *std::move(trigger);
-  request.set_replace(flags.replace);
+  *request.mutable_trigger() = std::move(trigger);
+  request.set_replace(replace);
   v1::Events::Stub stub(OpenChannel(config.server));
   return RunUnary<v1::Trigger>(
       [&](grpc::ClientContext* context, v1::Trigger* response) {
@@ -154,9 +158,8 @@ int RunCreateTrigger(const TriggerFlags& flags, const ClientConfig& config, Cons
       },
       config, console,
       [&](const v1::Trigger& created) {
-        console.out << (flags.replace ? "saved" : "created") << " trigger " << created.name()
-                    << ": " << TriggerSourceText(created) << " -> " << created.function()
-                    << std::endl;
+        console.out << (replace ? "saved" : "created") << " trigger " << created.name() << ": "
+                    << TriggerSourceText(created) << " -> " << created.function() << std::endl;
       });
 }
 

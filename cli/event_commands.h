@@ -65,6 +65,10 @@ absl::StatusOr<v1::Trigger> BuildTrigger(const TriggerFlags& flags);
 // prints "created trigger NAME".
 int RunCreateTrigger(const TriggerFlags& flags, const ClientConfig& config, Console& console);
 
+// SaveTrigger creates `trigger` (replacing one of the same name when
+// `replace`) and prints it.
+int SaveTrigger(v1::Trigger trigger, bool replace, const ClientConfig& config, Console& console);
+
 // RunListTriggers prints every trigger as a table: NAME, FUNCTION, KIND
 // and what it listens to (JSON: the ListTriggersResponse).
 int RunListTriggers(const ClientConfig& config, Console& console);

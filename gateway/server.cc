@@ -103,12 +103,24 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-absl::Status DeployManifests(const std::vector<std::string>& manifests,
-                             FunctionRegistry& registry) {
+// ManifestTrigger is a trigger of a manifest, with the manifest's path.
+struct ManifestTrigger {
+  std::string path;
+  v1::Trigger trigger;
+};
+
+// DeployManifests deploys the functions of `manifests` (unchanged ones keep
+// their version) and returns their triggers, for CreateTriggers.
+absl::StatusOr<std::vector<ManifestTrigger>> DeployManifests(
+    const std::vector<std::string>& manifests, FunctionRegistry& registry) {
+  std::vector<ManifestTrigger> triggers;
   for (const std::string& path : manifests) {
-    absl::StatusOr<std::vector<ManifestEntry>> entries = LoadManifest(path);
-    if (!entries.ok()) return entries.status();
-    for (ManifestEntry& entry : *entries) {
+    absl::StatusOr<Manifest> manifest = LoadManifestFile(path);
+    if (!manifest.ok()) return manifest.status();
+    for (v1::Trigger& trigger : manifest->triggers) {
+      triggers.push_back({path, std::move(trigger)});
+    }
+    for (ManifestEntry& entry : manifest->functions) {
       absl::StatusOr<std::string> artifact = ReadFile(entry.artifact_path);
       if (!artifact.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(path, ": function \"", entry.spec.name(),
@@ -124,6 +136,22 @@ absl::Status DeployManifests(const std::vector<std::string>& manifests,
       LogInfo("registry", absl::StrCat("function ", name, " version ", f->version(), " ready"),
               {{"function", name}, {"version", f->version()}, {"manifest", path}});
     }
+  }
+  return triggers;
+}
+
+// CreateTriggers creates or replaces the triggers of the manifests.
+absl::Status CreateTriggers(std::vector<ManifestTrigger> triggers, TriggerRegistry& registry) {
+  for (ManifestTrigger& entry : triggers) {
+    const std::string name = entry.trigger.name();
+    if (absl::StatusOr<v1::Trigger> created =
+            registry.Create(std::move(entry.trigger), /*replace=*/true);
+        !created.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(entry.path, ": trigger \"", name, "\": ", created.status().message()));
+    }
+    LogInfo("triggers", absl::StrCat("trigger ", name, " ready"),
+            {{"trigger", name}, {"manifest", entry.path}});
   }
   return absl::OkStatus();
 }
@@ -237,7 +265,9 @@ absl::Status RunServer(const ServerOptions& given) {
   absl::StatusOr<std::unique_ptr<FunctionRegistry>> registry =
       FunctionRegistry::Open(store->get(), artifacts->get(), executors.get(), clock);
   if (!registry.ok()) return registry.status();
-  if (absl::Status s = DeployManifests(options.manifests, **registry); !s.ok()) return s;
+  absl::StatusOr<std::vector<ManifestTrigger>> manifest_triggers =
+      DeployManifests(options.manifests, **registry);
+  if (!manifest_triggers.ok()) return manifest_triggers.status();
 
   StoreProbe store_probe(*metrics);
   GroupCommitter committer(store->get(), &store_probe);
@@ -253,6 +283,7 @@ absl::Status RunServer(const ServerOptions& given) {
   if (absl::Status s = invocations.Recover(); !s.ok()) return s;
   TriggerRegistry triggers(store->get(), registry->get(), clock);
   if (absl::Status s = triggers.Load(); !s.ok()) return s;
+  if (absl::Status s = CreateTriggers(*std::move(manifest_triggers), triggers); !s.ok()) return s;
   EventPublisher publisher(
       {.dedupe_window = options.event_dedupe_window, .max_event_bytes = options.max_payload_bytes},
       store->get(), &triggers, &invocations, clock);

@@ -54,6 +54,28 @@ constexpr absl::string_view kFunctionKeys[] = {
     "retry",       "max_event_age", "on_success",     "on_failure",
 };
 
+// The keys a trigger entry may have. Exactly one of topic/type (an event
+// trigger), schedule or route says what kind it is.
+constexpr absl::string_view kTriggerKeys[] = {
+    "name",  "function", "priority",  "topic",  "type",    "filters",
+    "match", "schedule", "time_zone", "missed", "payload", "route",
+};
+
+// The keys of an event trigger's attribute filter.
+constexpr absl::string_view kFilterKeys[] = {"attribute", "exact", "prefix", "suffix"};
+
+constexpr std::pair<std::string_view, v1::Priority> kPriorityNames[] = {
+    {"low", v1::PRIORITY_LOW},
+    {"normal", v1::PRIORITY_NORMAL},
+    {"high", v1::PRIORITY_HIGH},
+    {"critical", v1::PRIORITY_CRITICAL},
+};
+
+constexpr std::pair<std::string_view, v1::MissedFires> kMissedNames[] = {
+    {"skip", v1::MISSED_FIRES_SKIP},
+    {"catch-up-once", v1::MISSED_FIRES_CATCH_UP_ONCE},
+};
+
 // The keys of a function's retry mapping.
 constexpr absl::string_view kRetryKeys[] = {
     "max_attempts", "initial_backoff", "max_backoff", "multiplier", "retry_on",
@@ -438,8 +460,173 @@ absl::Status NameFunction(const absl::Status& error, const YAML::Node& function)
                       absl::StrCat(error.message(), ", in function ", Quote(name.Scalar())));
 }
 
-absl::StatusOr<std::vector<ManifestEntry>> ParseDocument(const YAML::Node& root,
-                                                         const std::string& base_dir) {
+// ParseFilter parses one attribute filter: {attribute: A, exact|prefix|suffix: V}.
+absl::StatusOr<v1::AttributeFilter> ParseFilter(const YAML::Node& node, const std::string& path) {
+  if (!node.IsMap()) return FieldError(path, absl::StrCat("must be a mapping, not ", KindOf(node)));
+  absl::StatusOr<std::map<std::string, YAML::Node>> fields = MappingFields(node, path);
+  if (!fields.ok()) return fields.status();
+  if (absl::Status s = CheckKnownKeys(*fields, kFilterKeys, path); !s.ok()) return s;
+  v1::AttributeFilter filter;
+  auto attribute = fields->find("attribute");
+  if (attribute == fields->end()) return FieldError(absl::StrCat(path, ".attribute"), "missing");
+  absl::StatusOr<std::string> name = NonEmptyText(attribute->second, path + ".attribute");
+  if (!name.ok()) return name.status();
+  filter.set_attribute(*name);
+  int kinds = 0;
+  for (absl::string_view kind : {"exact", "prefix", "suffix"}) {
+    auto it = fields->find(std::string(kind));
+    if (it == fields->end()) continue;
+    absl::StatusOr<std::string> value = ScalarText(it->second, absl::StrCat(path, ".", kind));
+    if (!value.ok()) return value.status();
+    ++kinds;
+    if (kind == "exact") filter.set_exact(*value);
+    if (kind == "prefix") filter.set_prefix(*value);
+    if (kind == "suffix") filter.set_suffix(*value);
+  }
+  if (kinds != 1) return FieldError(path, "needs exactly one of exact, prefix or suffix");
+  return filter;
+}
+
+// ParseTrigger parses one entry of the triggers list. Its rules (names,
+// deployed functions, cron syntax, reserved methods) are checked when the
+// trigger is created.
+absl::StatusOr<v1::Trigger> ParseTrigger(const YAML::Node& node, const std::string& path) {
+  if (!node.IsMap()) return FieldError(path, absl::StrCat("must be a mapping, not ", KindOf(node)));
+  absl::StatusOr<std::map<std::string, YAML::Node>> fields = MappingFields(node, path);
+  if (!fields.ok()) return fields.status();
+  if (absl::Status s = CheckKnownKeys(*fields, kTriggerKeys, path); !s.ok()) return s;
+  const auto field = [&](const char* key) -> const YAML::Node* {
+    auto it = fields->find(key);
+    return it == fields->end() ? nullptr : &it->second;
+  };
+  const auto text = [&](const char* key, bool required) -> absl::StatusOr<std::string> {
+    const YAML::Node* node = field(key);
+    if (node == nullptr) {
+      if (required) return FieldError(absl::StrCat(path, ".", key), "missing");
+      return std::string();
+    }
+    return NonEmptyText(*node, absl::StrCat(path, ".", key));
+  };
+  v1::Trigger trigger;
+  absl::StatusOr<std::string> name = text("name", true);
+  if (!name.ok()) return name.status();
+  trigger.set_name(*name);
+  absl::StatusOr<std::string> function = text("function", true);
+  if (!function.ok()) return function.status();
+  trigger.set_function(*function);
+  absl::StatusOr<std::string> priority = text("priority", false);
+  if (!priority.ok()) return priority.status();
+  if (!priority->empty()) {
+    std::optional<v1::Priority> value = EnumFromName(kPriorityNames, *priority);
+    if (!value.has_value()) {
+      return FieldError(
+          path + ".priority",
+          absl::StrCat(Quote(*priority), " is not one of low, normal, high, critical"));
+    }
+    trigger.set_priority(*value);
+  }
+
+  const bool event = field("topic") != nullptr || field("type") != nullptr;
+  const bool schedule = field("schedule") != nullptr;
+  const bool route = field("route") != nullptr;
+  if (event + schedule + route != 1) {
+    return FieldError(path,
+                      "needs exactly one kind: topic and/or type (events), schedule (a cron "
+                      "expression) or route (a gRPC method)");
+  }
+  for (const char* key : {"filters", "match"}) {
+    if (!event && field(key) != nullptr) {
+      return FieldError(absl::StrCat(path, ".", key), "goes with topic or type");
+    }
+  }
+  for (const char* key : {"time_zone", "missed", "payload"}) {
+    if (!schedule && field(key) != nullptr) {
+      return FieldError(absl::StrCat(path, ".", key), "goes with schedule");
+    }
+  }
+  if (event) {
+    v1::EventSource& source = *trigger.mutable_event();
+    absl::StatusOr<std::string> topic = text("topic", false);
+    if (!topic.ok()) return topic.status();
+    source.set_topic(*topic);
+    absl::StatusOr<std::string> type = text("type", false);
+    if (!type.ok()) return type.status();
+    source.set_type(*type);
+    absl::StatusOr<std::string> match = text("match", false);
+    if (!match.ok()) return match.status();
+    if (*match == "any") {
+      source.set_any(true);
+    } else if (!match->empty() && *match != "all") {
+      return FieldError(path + ".match", absl::StrCat(Quote(*match), " is not all or any"));
+    }
+    if (const YAML::Node* filters = field("filters")) {
+      if (!filters->IsSequence()) {
+        return FieldError(path + ".filters",
+                          absl::StrCat("must be a list, not ", KindOf(*filters)));
+      }
+      for (size_t i = 0; i < filters->size(); ++i) {
+        absl::StatusOr<v1::AttributeFilter> filter =
+            ParseFilter((*filters)[i], absl::StrCat(path, ".filters[", i, "]"));
+        if (!filter.ok()) return filter.status();
+        *source.add_filters() = *std::move(filter);
+      }
+    }
+  } else if (schedule) {
+    v1::Schedule& cron = *trigger.mutable_schedule();
+    absl::StatusOr<std::string> expression = text("schedule", true);
+    if (!expression.ok()) return expression.status();
+    cron.set_cron(*expression);
+    absl::StatusOr<std::string> zone = text("time_zone", false);
+    if (!zone.ok()) return zone.status();
+    cron.set_time_zone(*zone);
+    absl::StatusOr<std::string> missed = text("missed", false);
+    if (!missed.ok()) return missed.status();
+    cron.set_missed(v1::MISSED_FIRES_SKIP);
+    if (!missed->empty()) {
+      std::optional<v1::MissedFires> value = EnumFromName(kMissedNames, *missed);
+      if (!value.has_value()) {
+        return FieldError(path + ".missed",
+                          absl::StrCat(Quote(*missed), " is not skip or catch-up-once"));
+      }
+      cron.set_missed(*value);
+    }
+    if (const YAML::Node* payload = field("payload")) {
+      absl::StatusOr<std::string> value = ScalarText(*payload, path + ".payload");
+      if (!value.ok()) return value.status();
+      cron.set_payload(*value);
+    }
+  } else {
+    absl::StatusOr<std::string> method = text("route", true);
+    if (!method.ok()) return method.status();
+    trigger.mutable_route()->set_method(*method);
+  }
+  return trigger;
+}
+
+// ParseTriggers parses the optional triggers list.
+absl::StatusOr<std::vector<v1::Trigger>> ParseTriggers(const YAML::Node& triggers) {
+  std::vector<v1::Trigger> parsed;
+  if (triggers.IsNull()) return parsed;
+  if (!triggers.IsSequence()) {
+    return FieldError("triggers", absl::StrCat("must be a list, not ", KindOf(triggers)));
+  }
+  std::map<std::string, size_t> index_of_name;
+  for (size_t i = 0; i < triggers.size(); ++i) {
+    const std::string path = absl::StrCat("triggers[", i, "]");
+    absl::StatusOr<v1::Trigger> trigger = ParseTrigger(triggers[i], path);
+    if (!trigger.ok()) return trigger.status();
+    auto [it, inserted] = index_of_name.emplace(trigger->name(), i);
+    if (!inserted) {
+      return FieldError(
+          absl::StrCat(path, ".name"),
+          absl::StrCat(Quote(trigger->name()), " is already used by triggers[", it->second, "]"));
+    }
+    parsed.push_back(*std::move(trigger));
+  }
+  return parsed;
+}
+
+absl::StatusOr<Manifest> ParseDocument(const YAML::Node& root, const std::string& base_dir) {
   if (!root.IsMap()) {
     return absl::InvalidArgumentError(
         absl::StrCat("manifest: must be a mapping with a \"functions\" list, not ", KindOf(root)));
@@ -447,7 +634,9 @@ absl::StatusOr<std::vector<ManifestEntry>> ParseDocument(const YAML::Node& root,
   absl::StatusOr<std::map<std::string, YAML::Node>> fields = MappingFields(root, "manifest");
   if (!fields.ok()) return fields.status();
   for (const auto& [key, value] : *fields) {
-    if (key != "functions") return FieldError("manifest", absl::StrCat("unknown key ", Quote(key)));
+    if (key != "functions" && key != "triggers") {
+      return FieldError("manifest", absl::StrCat("unknown key ", Quote(key)));
+    }
   }
   auto functions_it = fields->find("functions");
   if (functions_it == fields->end() || functions_it->second.IsNull()) {
@@ -473,13 +662,19 @@ absl::StatusOr<std::vector<ManifestEntry>> ParseDocument(const YAML::Node& root,
     }
     entries.push_back(*std::move(entry));
   }
-  return entries;
+  Manifest manifest;
+  manifest.functions = std::move(entries);
+  if (auto triggers = fields->find("triggers"); triggers != fields->end()) {
+    absl::StatusOr<std::vector<v1::Trigger>> parsed = ParseTriggers(triggers->second);
+    if (!parsed.ok()) return parsed.status();
+    manifest.triggers = *std::move(parsed);
+  }
+  return manifest;
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<ManifestEntry>> ParseManifest(std::string_view yaml,
-                                                         const std::string& base_dir) {
+absl::StatusOr<Manifest> ParseManifestFile(std::string_view yaml, const std::string& base_dir) {
   try {
     std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
     if (documents.empty()) {
@@ -498,7 +693,20 @@ absl::StatusOr<std::vector<ManifestEntry>> ParseManifest(std::string_view yaml,
   }
 }
 
+absl::StatusOr<std::vector<ManifestEntry>> ParseManifest(std::string_view yaml,
+                                                         const std::string& base_dir) {
+  absl::StatusOr<Manifest> manifest = ParseManifestFile(yaml, base_dir);
+  if (!manifest.ok()) return manifest.status();
+  return std::move(manifest->functions);
+}
+
 absl::StatusOr<std::vector<ManifestEntry>> LoadManifest(const std::string& path) {
+  absl::StatusOr<Manifest> manifest = LoadManifestFile(path);
+  if (!manifest.ok()) return manifest.status();
+  return std::move(manifest->functions);
+}
+
+absl::StatusOr<Manifest> LoadManifestFile(const std::string& path) {
   std::error_code error;
   const std::filesystem::file_status file = std::filesystem::status(path, error);
   if (!std::filesystem::exists(file)) {
@@ -515,13 +723,13 @@ absl::StatusOr<std::vector<ManifestEntry>> LoadManifest(const std::string& path)
   text << in.rdbuf();
   if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read failed"));
 
-  absl::StatusOr<std::vector<ManifestEntry>> entries =
-      ParseManifest(text.str(), std::filesystem::path(path).parent_path().string());
-  if (!entries.ok()) {
-    return absl::Status(entries.status().code(),
-                        absl::StrCat(path, ": ", entries.status().message()));
+  absl::StatusOr<Manifest> manifest =
+      ParseManifestFile(text.str(), std::filesystem::path(path).parent_path().string());
+  if (!manifest.ok()) {
+    return absl::Status(manifest.status().code(),
+                        absl::StrCat(path, ": ", manifest.status().message()));
   }
-  return entries;
+  return manifest;
 }
 
 std::optional<v1::Runtime> RuntimeFromName(std::string_view name) {

@@ -29,6 +29,25 @@
 //       on_success: notify              # optional, a function name
 //       on_failure: alert               # optional, a function name
 //
+//   triggers:                           # optional: how work reaches functions
+//     - name: new-orders                # required
+//       function: notify                # required
+//       priority: high                  # optional: low, normal, high, critical
+//       topic: orders                   # an event trigger: topic and/or type
+//       type: com.example.order.created
+//       filters:                        # optional; each exact, prefix or suffix
+//         - {attribute: subject, prefix: "eu/"}
+//       match: all                      # optional: all (default) or any filter
+//     - name: nightly
+//       function: report
+//       schedule: "0 2 * * *"           # a schedule: a cron expression
+//       time_zone: Europe/Berlin        # optional, IANA name; default UTC
+//       missed: skip                    # optional: skip or catch-up-once
+//       payload: '{"kind":"nightly"}'   # optional; default names the trigger
+//     - name: create-order
+//       function: create-order
+//       route: /shop.v1.Orders/Create   # a gRPC method route
+//
 // The parser checks the manifest's syntax: known keys, types, durations,
 // required fields and unique names. Fields it leaves unset keep their proto
 // defaults; ranges and name rules are checked by NormalizeFunctionSpec
@@ -41,6 +60,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sluice/v1/events.pb.h"
 #include "sluice/v1/functions.pb.h"
 
 namespace sluice {
@@ -53,6 +73,23 @@ struct ManifestEntry {
   // not opened or checked for existence.
   std::string artifact_path;
 };
+
+// Manifest is a whole manifest file: its functions and its triggers.
+struct Manifest {
+  std::vector<ManifestEntry> functions;
+  std::vector<v1::Trigger> triggers;
+};
+
+// ParseManifestFile parses the text of a manifest, as ParseManifest does,
+// and its triggers list: known keys, one kind per trigger, filters with one
+// match each, enum spellings and unique names. Trigger names, functions,
+// cron syntax and route methods are checked when the triggers are created
+// (TriggerRegistry::Create).
+absl::StatusOr<Manifest> ParseManifestFile(std::string_view yaml, const std::string& base_dir);
+
+// LoadManifestFile reads and parses the manifest at `path`, with the errors
+// of LoadManifest.
+absl::StatusOr<Manifest> LoadManifestFile(const std::string& path);
 
 // ParseManifest parses the text of a manifest. Relative artifact paths are
 // resolved against `base_dir` (empty: left relative to the working

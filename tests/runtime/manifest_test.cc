@@ -228,6 +228,81 @@ TEST(ParseManifestTest, EmptyBaseDirLeavesRelativeArtifactsRelative) {
   EXPECT_EQ((*entries)[0].artifact_path, "liba.so");
 }
 
+constexpr char kTriggers[] = R"yaml(
+functions:
+  - {name: notify, runtime: native, artifact: n.so}
+triggers:
+  - name: new-orders
+    function: notify
+    priority: high
+    topic: orders
+    type: com.example.order.created
+    filters:
+      - {attribute: subject, prefix: "eu/"}
+      - {attribute: region, exact: west}
+      - {attribute: source, suffix: /shop}
+    match: any
+  - name: nightly
+    function: notify
+    schedule: "0 2 * * *"
+    time_zone: Europe/Berlin
+    missed: catch-up-once
+    payload: '{"kind":"nightly"}'
+  - name: create-order
+    function: notify
+    route: /shop.v1.Orders/Create
+)yaml";
+
+TEST(ParseManifestFileTest, ParsesEveryKindOfTrigger) {
+  absl::StatusOr<Manifest> manifest = ParseManifestFile(kTriggers, "/srv/app");
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  ASSERT_EQ(manifest->functions.size(), 1u);
+  ASSERT_EQ(manifest->triggers.size(), 3u);
+
+  const v1::Trigger& event = manifest->triggers[0];
+  EXPECT_EQ(event.name(), "new-orders");
+  EXPECT_EQ(event.function(), "notify");
+  EXPECT_EQ(event.priority(), v1::PRIORITY_HIGH);
+  ASSERT_TRUE(event.has_event());
+  EXPECT_EQ(event.event().topic(), "orders");
+  EXPECT_EQ(event.event().type(), "com.example.order.created");
+  EXPECT_TRUE(event.event().any());
+  ASSERT_EQ(event.event().filters_size(), 3);
+  EXPECT_EQ(event.event().filters(0).attribute(), "subject");
+  EXPECT_EQ(event.event().filters(0).prefix(), "eu/");
+  EXPECT_EQ(event.event().filters(1).exact(), "west");
+  EXPECT_EQ(event.event().filters(2).suffix(), "/shop");
+
+  const v1::Trigger& schedule = manifest->triggers[1];
+  ASSERT_TRUE(schedule.has_schedule());
+  EXPECT_EQ(schedule.schedule().cron(), "0 2 * * *");
+  EXPECT_EQ(schedule.schedule().time_zone(), "Europe/Berlin");
+  EXPECT_EQ(schedule.schedule().missed(), v1::MISSED_FIRES_CATCH_UP_ONCE);
+  EXPECT_EQ(schedule.schedule().payload(), R"({"kind":"nightly"})");
+  EXPECT_EQ(schedule.priority(), v1::PRIORITY_UNSPECIFIED);
+
+  const v1::Trigger& route = manifest->triggers[2];
+  ASSERT_TRUE(route.has_route());
+  EXPECT_EQ(route.route().method(), "/shop.v1.Orders/Create");
+}
+
+TEST(ParseManifestFileTest, TriggersAreOptionalAndScheduleDefaultsToSkip) {
+  absl::StatusOr<Manifest> none =
+      ParseManifestFile("functions:\n  - {name: a, runtime: native, artifact: a.so}\n", "");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->triggers.empty());
+  absl::StatusOr<Manifest> skip = ParseManifestFile(
+      "functions:\n  - {name: a, runtime: native, artifact: a.so}\n"
+      "triggers:\n  - {name: t, function: a, schedule: '@hourly'}\n",
+      "");
+  ASSERT_TRUE(skip.ok()) << skip.status();
+  EXPECT_EQ(skip->triggers[0].schedule().missed(), v1::MISSED_FIRES_SKIP);
+  // ParseManifest keeps answering with the functions alone.
+  absl::StatusOr<std::vector<ManifestEntry>> functions = ParseManifest(kTriggers, "");
+  ASSERT_TRUE(functions.ok()) << functions.status();
+  EXPECT_EQ(functions->size(), 1u);
+}
+
 struct BadManifest {
   std::string yaml;
   std::string message;  // expected in the error message
@@ -418,6 +493,31 @@ INSTANTIATE_TEST_SUITE_P(
         BadManifest{"fnctions: []\n", "manifest: unknown key \"fnctions\""},
         BadManifest{"- name: a\n", "manifest: must be a mapping with a \"functions\" list"},
         BadManifest{"# nothing\n", "manifest: is empty"},
+        BadManifest{std::string("functions:\n") + kGood +
+                        "triggers:\n  - {name: t, function: ok, topic: a, route: /a.B/C}\n",
+                    "triggers[0]: needs exactly one kind: topic and/or type (events), schedule"},
+        BadManifest{std::string("functions:\n") + kGood + "triggers:\n  - {name: t, topic: a}\n",
+                    "triggers[0].function: missing"},
+        BadManifest{std::string("functions:\n") + kGood +
+                        "triggers:\n  - {name: t, function: ok, topic: a, missed: skip}\n",
+                    "triggers[0].missed: goes with schedule"},
+        BadManifest{std::string("functions:\n") + kGood +
+                        "triggers:\n  - {name: t, function: ok, schedule: '@daily', "
+                        "missed: later}\n",
+                    "triggers[0].missed: \"later\" is not skip or catch-up-once"},
+        BadManifest{std::string("functions:\n") + kGood +
+                        "triggers:\n  - {name: t, function: ok, topic: a, "
+                        "filters: [{attribute: subject, exact: x, prefix: y}]}\n",
+                    "triggers[0].filters[0]: needs exactly one of exact, prefix or suffix"},
+        BadManifest{std::string("functions:\n") + kGood +
+                        "triggers:\n  - {name: t, function: ok, route: /a.B/C}\n"
+                        "  - {name: t, function: ok, topic: a}\n",
+                    "triggers[1].name: \"t\" is already used by triggers[0]"},
+        BadManifest{std::string("functions:\n") + kGood +
+                        "triggers:\n  - {name: t, function: ok, topic: a, priority: urgent}\n",
+                    "triggers[0].priority: \"urgent\" is not one of low, normal, high, critical"},
+        BadManifest{std::string("functions:\n") + kGood + "triggers: {name: t}\n",
+                    "triggers: must be a list, not a mapping"},
         BadManifest{std::string("functions:\n") + kGood + "---\nfunctions:\n" + kGood,
                     "manifest: holds 2 YAML documents"}));
 
