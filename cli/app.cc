@@ -106,6 +106,10 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
       "--event-dedupe-window", serve_durations.event_dedupe_window,
       "A published event repeating the source and id of one this recent is dropped, "
       "e.g. 24h (default 24h)");
+  OnePerFlag(serve_command->add_option(
+      "--callback-allow", server_options.callback_allow,
+      "Allow gRPC callback destinations to this HOST:PORT; HOST may be * or *.SUFFIX and "
+      "PORT * (repeatable; default: none)"));
   ServeLogFlags serve_logs;
   serve_command->add_option("--log-format", serve_logs.format,
                             "Format of the server's log lines: json or text (default text)");

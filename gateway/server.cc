@@ -29,6 +29,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/support/server_interceptor.h"
+#include "monitoring/callback_probe.h"
 #include "monitoring/grpc_server_probe.h"
 #include "monitoring/invocation_probe.h"
 #include "monitoring/log.h"
@@ -41,6 +42,7 @@
 #include "monitoring/tracer.h"
 #include "monitoring/worker_probe.h"
 #include "runtime/artifact_store.h"
+#include "runtime/callback_deliverer.h"
 #include "runtime/dispatcher.h"
 #include "runtime/event_publisher.h"
 #include "runtime/executor_factory.h"
@@ -265,6 +267,10 @@ absl::Status RunServer(const ServerOptions& given) {
   absl::StatusOr<std::unique_ptr<FunctionRegistry>> registry =
       FunctionRegistry::Open(store->get(), artifacts->get(), executors.get(), clock);
   if (!registry.ok()) return registry.status();
+  absl::StatusOr<CallbackAllowlist> callback_allowlist =
+      CallbackAllowlist::Create(options.callback_allow);
+  if (!callback_allowlist.ok()) return callback_allowlist.status();
+  (*registry)->SetCallbackAllowlist(*callback_allowlist);
   absl::StatusOr<std::vector<ManifestTrigger>> manifest_triggers =
       DeployManifests(options.manifests, **registry);
   if (!manifest_triggers.ok()) return manifest_triggers.status();
@@ -290,6 +296,16 @@ absl::Status RunServer(const ServerOptions& given) {
   Scheduler scheduler(store->get(), &triggers, &invocations, clock);
   triggers.SetListener([&scheduler](const std::string& name) { scheduler.Update(name); });
   if (absl::Status s = scheduler.Start(); !s.ok()) return s;
+  CallbackProbe callback_probe(*metrics);
+  CallbackDeliverer deliverer({.allowlist = *std::move(callback_allowlist)}, store->get(),
+                              &publisher, &callback_probe);
+  invocations.SetCallbackOutbox(&deliverer);
+  // Detached before the deliverer goes.
+  struct DetachOutbox {
+    InvocationService& invocations;
+    ~DetachOutbox() { invocations.SetCallbackOutbox(nullptr); }
+  } detach_outbox{invocations};
+  if (absl::Status s = deliverer.Start(); !s.ok()) return s;
 
   // Keeps warm pools warm, stops idle workers, and deletes finished
   // invocations past their retention.

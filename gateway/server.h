@@ -49,6 +49,10 @@ struct ServerOptions {
   // A published event whose (source, id) was published within this long
   // before is dropped as a duplicate.
   absl::Duration event_dedupe_window = absl::Hours(24);
+  // The gRPC callback endpoints that destinations ("grpc://HOST:PORT") may
+  // name: HOST:PORT patterns, HOST a name, "*" or "*.SUFFIX" and PORT a
+  // number or "*" (see CallbackAllowlist). Empty: none.
+  std::vector<std::string> callback_allow;
   // How the server's own log lines (standard error) are written, and the
   // least severe level written. Function output is logged at info.
   LogFormat log_format = LogFormat::kText;

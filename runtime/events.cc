@@ -53,20 +53,6 @@ bool FilterMatches(const v1::AttributeFilter& filter, const v1::CloudEvent& even
 
 }  // namespace
 
-absl::Status ValidateTopic(absl::string_view topic, absl::string_view field) {
-  if (topic.size() > kMaxTopicBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": ", topic.size(), " characters is over the limit of ", kMaxTopicBytes));
-  }
-  for (char c : topic) {
-    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '-' && c != '.' && c != '_') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ": \"", topic, "\" may hold only lower-case letters, digits, '-', '.' and '_'"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status NormalizeEvent(v1::CloudEvent& event, size_t max_bytes, absl::Time now) {
   if (event.id().empty()) return absl::InvalidArgumentError("event.id is required");
   if (event.source().empty()) return absl::InvalidArgumentError("event.source is required");

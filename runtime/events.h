@@ -11,17 +11,13 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "runtime/destination.h"  // ValidateTopic
 #include "sluice/v1/events.pb.h"
 
 namespace sluice {
 
-inline constexpr size_t kMaxTopicBytes = 128;
 inline constexpr size_t kMaxAttributeBytes = 1024;
 inline constexpr size_t kMaxExtensions = 32;
-
-// ValidateTopic: INVALID_ARGUMENT unless `topic` is empty or 1-128
-// characters of [a-z0-9-._]. The message names `field`.
-absl::Status ValidateTopic(absl::string_view topic, absl::string_view field);
 
 // NormalizeEvent checks `event` and fills in its defaults: specversion
 // "1.0" and, when unset, `time` = `now`. INVALID_ARGUMENT naming the field

@@ -1,5 +1,7 @@
 #include "runtime/function_registry.h"
 
+#include "runtime/destination.h"
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +27,11 @@ absl::StatusOr<std::unique_ptr<FunctionRegistry>> FunctionRegistry::Open(Store* 
   return registry;
 }
 
+void FunctionRegistry::SetCallbackAllowlist(CallbackAllowlist allowlist) {
+  absl::MutexLock deploy_lock(&deploy_mu_);
+  callbacks_ = std::move(allowlist);
+}
+
 absl::StatusOr<v1::Function> FunctionRegistry::Deploy(v1::FunctionSpec spec,
                                                       std::string_view artifact,
                                                       const std::string& expected_sha256,
@@ -38,6 +45,15 @@ absl::StatusOr<v1::Function> FunctionRegistry::Deploy(v1::FunctionSpec spec,
   }
 
   absl::MutexLock deploy_lock(&deploy_mu_);
+  for (const auto& [field, destination] :
+       {std::pair<const char*, const std::string&>{"spec.on_success", spec.on_success()},
+        std::pair<const char*, const std::string&>{"spec.on_failure", spec.on_failure()}}) {
+    if (destination.empty()) continue;
+    // NormalizeFunctionSpec parsed it.
+    absl::StatusOr<Destination> parsed = ParseDestination(destination, field);
+    if (!parsed.ok()) return parsed.status();
+    if (absl::Status s = callbacks_.Check(*parsed, field); !s.ok()) return s;
+  }
   std::optional<v1::Function> latest;
   {
     absl::MutexLock lock(&mu_);

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "runtime/artifact_store.h"
 #include "runtime/clock.h"
+#include "runtime/destination.h"
 #include "runtime/executor.h"
 #include "runtime/executor_factory.h"
 #include "runtime/store.h"
@@ -33,6 +34,11 @@ class FunctionRegistry {
                                                                 ArtifactStore* artifacts,
                                                                 ExecutorFactory* executors,
                                                                 Clock* clock);
+
+  // SetCallbackAllowlist sets the gRPC callback endpoints that destinations
+  // may name (default: none); Deploy refuses others with PERMISSION_DENIED.
+  // Functions already deployed keep theirs: deliveries check it again.
+  void SetCallbackAllowlist(CallbackAllowlist allowlist) ABSL_LOCKS_EXCLUDED(deploy_mu_);
 
   // Deploy validates `spec` (INVALID_ARGUMENT naming the field) and the
   // artifact through the executor factory (INVALID_ARGUMENT when it cannot
@@ -87,6 +93,7 @@ class FunctionRegistry {
   // Serializes deploys and deletes, so versions are assigned without gaps.
   absl::Mutex deploy_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_;
+  CallbackAllowlist callbacks_ ABSL_GUARDED_BY(deploy_mu_);
   std::map<std::string, std::shared_ptr<const v1::Function>> latest_ ABSL_GUARDED_BY(mu_);
   // Keyed by (name, version).
   std::map<std::pair<std::string, uint64_t>, std::shared_ptr<Executor>> executors_

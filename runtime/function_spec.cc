@@ -1,5 +1,7 @@
 #include "runtime/function_spec.h"
 
+#include "runtime/destination.h"
+
 #include <cctype>
 #include <utility>
 
@@ -124,8 +126,9 @@ absl::Status NormalizeFunctionSpec(v1::FunctionSpec& spec) {
        {std::pair<std::string, std::string>{"spec.on_success", spec.on_success()},
         std::pair<std::string, std::string>{"spec.on_failure", spec.on_failure()}}) {
     if (destination.empty()) continue;
-    if (absl::Status s = ValidateFunctionName(destination, field); !s.ok()) return s;
-    if (destination == spec.name()) {
+    absl::StatusOr<Destination> parsed = ParseDestination(destination, field);
+    if (!parsed.ok()) return parsed.status();
+    if (parsed->kind == Destination::Kind::kFunction && parsed->target == spec.name()) {
       return Invalid(field, "a function cannot be its own destination");
     }
   }

@@ -735,7 +735,27 @@ void InvocationService::End(const std::string& id, Active& active, v1::Invocatio
     // it again with the timeline entry.
     active.record.set_state(state);
     const std::string& destination = DestinationOf(active.function->spec(), active.record);
-    if (!destination.empty()) {
+    absl::StatusOr<Destination> target =
+        destination.empty() ? absl::NotFoundError("none") : ParseDestination(destination, "");
+    if (target.ok() && target->kind != Destination::Kind::kFunction) {
+      // Delivered from the outbox, written in the same commit as the end.
+      internal::CallbackDelivery delivery;
+      delivery.set_destination(destination);
+      *delivery.mutable_record() = DestinationRecordOf(active.record, clock_->Now());
+      delivery.set_traceparent(active.record.traceparent());
+      delivery.set_tracestate(active.record.tracestate());
+      *delivery.mutable_created_at() = delivery.record().finished_at();
+      extra.PutEntry(Table::kCallbacks, id, delivery.SerializeAsString());
+      Transition(
+          id, active, state, reason,
+          [this, id, delivery = std::move(delivery)](absl::Status s) mutable {
+            CallbackOutbox* outbox = outbox_.load();
+            if (s.ok() && outbox != nullptr) outbox->Added(id, std::move(delivery));
+          },
+          std::move(extra));
+      return;
+    }
+    if (target.ok()) {
       const absl::Time now = clock_->Now();
       child = NewDestinationInvocation(active.record, destination, NewInvocationId(now), now);
       // The chained invocation's span: in the parent's trace, linked to it.

@@ -21,6 +21,7 @@
 // with error type "LeaseLost", which counts against the retry budget.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -40,6 +41,7 @@
 #include "monitoring/invocation_probe.h"
 #include "monitoring/trace_context.h"
 #include "monitoring/tracer.h"
+#include "runtime/callback_outbox.h"
 #include "runtime/clock.h"
 #include "runtime/dispatcher.h"
 #include "runtime/executor.h"
@@ -147,6 +149,10 @@ class InvocationService {
   // With no requests, `extra` alone is committed. Never blocks on I/O.
   void InvokeAll(std::vector<InvokeArgs> requests, WriteBatch extra,
                  absl::AnyInvocable<void(absl::StatusOr<std::vector<std::string>>)> done);
+
+  // SetCallbackOutbox attaches what delivers topic and callback destinations
+  // (not owned; null detaches). Deliveries are written either way.
+  void SetCallbackOutbox(CallbackOutbox* outbox) { outbox_.store(outbox); }
 
   // Get returns a background invocation. NOT_FOUND for unknown ids,
   // INVALID_ARGUMENT for malformed ones. May block on the store.
@@ -290,6 +296,7 @@ class InvocationService {
   InvocationProbe* const probe_;
   Clock* const clock_;
   const Tracer* const tracer_;  // never null
+  std::atomic<CallbackOutbox*> outbox_{nullptr};
 
   absl::Mutex mu_;
   // A node map: references to an Active stay valid while others are

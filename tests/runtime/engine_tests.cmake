@@ -14,3 +14,6 @@ add_dependencies(async_engine_test echo fail flaky crash progress sleep sluice)
 sluice_test(triggers_test ${CMAKE_CURRENT_LIST_DIR}/triggers_test.cc
   sluice_triggers sluice_test_support)
 add_dependencies(triggers_test echo sleep sluice)
+sluice_test(callbacks_test ${CMAKE_CURRENT_LIST_DIR}/callbacks_test.cc
+  sluice_triggers sluice_test_support)
+add_dependencies(callbacks_test echo fail sluice)

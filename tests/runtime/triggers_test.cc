@@ -1,6 +1,7 @@
 // Tests of events and triggers over a real invocation engine: trigger
 // validation and storage, event matching and fan-out, deduplication, and
 // schedules fired on a manual clock.
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -393,10 +394,11 @@ TEST_F(TriggersTest, AFullQueueRefusesTheWholeEventAndRecordsNothing) {
   ASSERT_TRUE(triggers_->Create(EventTrigger("a-echo", "echo", "jobs"), false).ok());
   ASSERT_TRUE(triggers_->Create(EventTrigger("b-slow", "slow", "jobs"), false).ok());
   // Fill `slow`: one running (3 s) and one waiting; the next is refused.
-  absl::Status filled;
-  for (int i = 0; i < 3 && filled.ok(); ++i) {
-    filled = InvokeAsyncWith({"slow", 0, "3000", {}}).status();
-  }
+  absl::StatusOr<AsyncAccepted> running = InvokeAsyncWith({"slow", 0, "3000", {}});
+  ASSERT_TRUE(running.ok()) << running.status();
+  AwaitState(running->invocation_id, v1::RUNNING);
+  ASSERT_TRUE(InvokeAsyncWith({"slow", 0, "3000", {}}).ok());
+  const absl::Status filled = InvokeAsyncWith({"slow", 0, "3000", {}}).status();
   ASSERT_EQ(filled.code(), absl::StatusCode::kResourceExhausted) << filled;
 
   absl::StatusOr<v1::PublishResponse> refused = Publish("jobs", Event("3"));
@@ -426,9 +428,12 @@ class SchedulerTest : public TriggersTest {
     absl::StatusOr<std::vector<v1::Invocation>> all = service_->List(filter);
     EXPECT_TRUE(all.ok());
     if (!all.ok()) return times;
-    for (auto it = all->rbegin(); it != all->rend(); ++it) {
-      times.push_back(it->metadata().at("sluice-scheduled-time"));
+    for (const v1::Invocation& fired : *all) {
+      times.push_back(fired.metadata().at("sluice-scheduled-time"));
     }
+    // Invocations made within one millisecond list in any order; the
+    // scheduled times (RFC 3339, UTC) sort in time order.
+    std::sort(times.begin(), times.end());
     return times;
   }
 
