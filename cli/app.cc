@@ -17,6 +17,7 @@
 #include "cli/invocation_commands.h"
 #include "cli/invoke_command.h"
 #include "cli/logs_command.h"
+#include "cli/serve_config.h"
 
 namespace sluice::cli {
 namespace {
@@ -31,7 +32,23 @@ CLI::Option* OnePerFlag(CLI::Option* option) { return option->allow_extra_args(f
 
 }  // namespace
 
+namespace {
+// RunExpanded parses and runs a command line whose --config is expanded.
+int RunExpanded(int argc, const char* const argv[], Console& console, const ServeFunction& serve);
+}  // namespace
+
 int RunCli(int argc, const char* const argv[], Console& console, const ServeFunction& serve) {
+  absl::StatusOr<std::vector<std::string>> args =
+      ExpandServeConfig(std::vector<std::string>(argv, argv + argc));
+  if (!args.ok()) return ReportError(args.status().message(), kExitUsage, console);
+  std::vector<const char*> expanded;
+  for (const std::string& arg : *args) expanded.push_back(arg.c_str());
+  return RunExpanded(static_cast<int>(expanded.size()), expanded.data(), console, serve);
+}
+
+namespace {
+
+int RunExpanded(int argc, const char* const argv[], Console& console, const ServeFunction& serve) {
   CLI::App app("Sluice: deploy, invoke and follow serverless functions.", "sluice");
   app.footer(kExitCodesHelp);
   app.failure_message(FailureMessage);
@@ -55,6 +72,10 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
   ServerOptions server_options;
   CLI::App* serve_command =
       app.add_subcommand("serve", "Run the gateway, queue and executors in this process");
+  std::string config_file;  // read by ExpandServeConfig before parsing
+  serve_command->add_option(
+      "--config", config_file,
+      "YAML file of settings by flag name (listen: ..., manifest: [...]); flags win");
   serve_command->add_option("--listen", server_options.listen, "gRPC listen address")
       ->capture_default_str();
   serve_command
@@ -386,5 +407,7 @@ int RunCli(int argc, const char* const argv[], Console& console, const ServeFunc
   if (!run) return kExitUsage;  // unreachable: a subcommand is required
   return run();
 }
+
+}  // namespace
 
 }  // namespace sluice::cli
