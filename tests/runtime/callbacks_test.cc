@@ -10,8 +10,6 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "monitoring/callback_probe.h"
 #include "runtime/callback_deliverer.h"
@@ -20,6 +18,7 @@
 #include "runtime/triggers.h"
 #include "sluice/v1/events.grpc.pb.h"
 #include "tests/runtime/engine_fixture.h"
+#include "tests/support/callback_receiver.h"
 #include "tests/support/server_process.h"
 
 namespace sluice {
@@ -86,50 +85,7 @@ TEST(CallbackAllowlistTest, MatchesHostsAndPortsByPattern) {
   }
 }
 
-// Receiver is a real sluice.v1.Callbacks endpoint on a loopback port that
-// fails its first `failures` deliveries with UNAVAILABLE.
-class Receiver final : public v1::Callbacks::Service {
- public:
-  explicit Receiver(int failures) : failures_(failures) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(this);
-    server_ = builder.BuildAndStart();
-  }
-  ~Receiver() override { server_->Shutdown(); }
-
-  grpc::Status Deliver(grpc::ServerContext* context, const v1::DestinationRecord* record,
-                       v1::DeliverResponse*) override {
-    absl::MutexLock lock(&mu_);
-    calls_.push_back(*record);
-    if (auto it = context->client_metadata().find("traceparent");
-        it != context->client_metadata().end()) {
-      traceparents_.emplace_back(it->second.data(), it->second.size());
-    }
-    if (static_cast<int>(calls_.size()) <= failures_) {
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "not yet");
-    }
-    return grpc::Status::OK;
-  }
-
-  std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::vector<v1::DestinationRecord> calls() const {
-    absl::MutexLock lock(&mu_);
-    return calls_;
-  }
-  std::vector<std::string> traceparents() const {
-    absl::MutexLock lock(&mu_);
-    return traceparents_;
-  }
-
- private:
-  const int failures_;
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
-  mutable absl::Mutex mu_;
-  std::vector<v1::DestinationRecord> calls_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> traceparents_ ABSL_GUARDED_BY(mu_);
-};
+using Receiver = testing::CallbackReceiver;
 
 class CallbacksTest : public EngineFixture {
  protected:
