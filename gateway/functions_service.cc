@@ -138,6 +138,15 @@ grpc::ServerUnaryReactor* FunctionsService::Delete(grpc::CallbackServerContext* 
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
+  if (triggers_ != nullptr) {
+    for (const v1::Trigger& trigger : triggers_->List()) {
+      if (trigger.function() != request->name()) continue;
+      reactor->Finish(ToGrpcStatus(absl::FailedPreconditionError(
+          absl::StrCat("function ", request->name(), " is invoked by trigger ", trigger.name(),
+                       "; delete the trigger first (sluice triggers rm ", trigger.name(), ")"))));
+      return reactor;
+    }
+  }
   FinishOnPool(*pool_, reactor, [this, request, response] {
     absl::StatusOr<uint64_t> n = registry_->Delete(request->name());
     if (n.ok()) response->set_versions_deleted(*n);

@@ -5,16 +5,23 @@
 
 #include "gateway/work_pool.h"
 #include "runtime/function_registry.h"
+#include "runtime/triggers.h"
 #include "sluice/v1/functions.grpc.pb.h"
 
 namespace sluice {
 
 // FunctionsService translates RPCs to FunctionRegistry calls; blocking work
-// runs on `pool`. Thread-safe; registry and pool must outlive it.
+// runs on `pool`. Delete refuses, with FAILED_PRECONDITION, a function that a
+// trigger of `triggers` names (null: no such check). Thread-safe; registry,
+// pool and triggers must outlive it.
 class FunctionsService final : public v1::Functions::CallbackService {
  public:
-  FunctionsService(FunctionRegistry* registry, WorkPool* pool, size_t max_artifact_bytes)
-      : registry_(registry), pool_(pool), max_artifact_bytes_(max_artifact_bytes) {}
+  FunctionsService(FunctionRegistry* registry, WorkPool* pool, size_t max_artifact_bytes,
+                   const TriggerRegistry* triggers = nullptr)
+      : registry_(registry),
+        pool_(pool),
+        max_artifact_bytes_(max_artifact_bytes),
+        triggers_(triggers) {}
 
   grpc::ServerReadReactor<v1::DeployRequest>* Deploy(grpc::CallbackServerContext* context,
                                                      v1::DeployResponse* response) override;
@@ -32,6 +39,7 @@ class FunctionsService final : public v1::Functions::CallbackService {
   FunctionRegistry* const registry_;
   WorkPool* const pool_;
   const size_t max_artifact_bytes_;
+  const TriggerRegistry* const triggers_;
 };
 
 }  // namespace sluice

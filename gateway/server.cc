@@ -338,7 +338,7 @@ absl::Status RunServer(const ServerOptions& given) {
   } join_maintenance{stop_maintenance, maintenance};
 
   WorkPool pool(8, 10000);
-  FunctionsService functions_service(registry->get(), &pool, options.max_artifact_bytes);
+  FunctionsService functions_service(registry->get(), &pool, options.max_artifact_bytes, &triggers);
   InvocationsService invocations_service(&invocations, &watchers, &pool, &tracer);
   EventsService events_service(&publisher, &triggers, &pool, &tracer, &scheduler);
   RouteService route_service(&invocations, &triggers, &pool, &tracer);

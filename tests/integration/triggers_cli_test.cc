@@ -35,11 +35,15 @@ class TriggersCliTest : public ::testing::Test {
     manifest_ = dir_ + "/sluice.yaml";
     std::ofstream(manifest_)
         << "functions:\n"
-        << "  - name: echo\n" << native << testing::ExamplePath("echo") << "\n"
-        << "  - name: audit\n" << native << testing::ExamplePath("echo") << "\n"
-        << "  - name: first\n" << native << testing::ExamplePath("echo") << "\n"
+        << "  - name: echo\n"
+        << native << testing::ExamplePath("echo") << "\n"
+        << "  - name: audit\n"
+        << native << testing::ExamplePath("echo") << "\n"
+        << "  - name: first\n"
+        << native << testing::ExamplePath("echo") << "\n"
         << "    on_success: topic:first-done\n"
-        << "  - name: failing\n" << native << testing::ExamplePath("fail") << "\n"
+        << "  - name: failing\n"
+        << native << testing::ExamplePath("fail") << "\n"
         << "    on_failure: grpc://" << receiver_.endpoint() << "\n"
         << "triggers:\n"
         << "  - {name: eu-orders, function: echo, topic: orders, type: order.created,\n"
@@ -60,8 +64,8 @@ class TriggersCliTest : public ::testing::Test {
 
   void Start() {
     auto server = ServerProcess::Start(
-        dir_ + "/data", {"-f", manifest_, "--callback-allow", "127.0.0.1:*",
-                         "--max-payload-bytes", "8192"});
+        dir_ + "/data",
+        {"-f", manifest_, "--callback-allow", "127.0.0.1:*", "--max-payload-bytes", "8192"});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     invocations_ = v1::Invocations::NewStub(server_->Channel());
@@ -202,13 +206,16 @@ TEST_F(TriggersCliTest, DestinationsPublishToTopicsAndCallEndpoints) {
       [&] {
         absl::StatusOr<std::string> body = testing::HttpGet(server_->metrics_port(), "/metrics");
         metrics = body.ok() ? *body : "";
-        return metrics.find(R"(sluice_callback_deliveries_total{kind="grpc",result="delivered"} 1)") !=
+        return metrics.find(
+                   R"(sluice_callback_deliveries_total{kind="grpc",result="delivered"} 1)") !=
                std::string::npos;
       },
       absl::Seconds(10)))
       << metrics;
-  EXPECT_THAT(metrics, HasSubstr(R"(sluice_callback_deliveries_total{kind="grpc",result="retried"} 1)"));
-  EXPECT_THAT(metrics, HasSubstr(R"(sluice_callback_deliveries_total{kind="topic",result="delivered"} 1)"));
+  EXPECT_THAT(metrics,
+              HasSubstr(R"(sluice_callback_deliveries_total{kind="grpc",result="retried"} 1)"));
+  EXPECT_THAT(metrics,
+              HasSubstr(R"(sluice_callback_deliveries_total{kind="topic",result="delivered"} 1)"));
 }
 
 TEST_F(TriggersCliTest, BadInputGetsPreciseErrorsAndChangesNothing) {
@@ -224,8 +231,7 @@ TEST_F(TriggersCliTest, BadInputGetsPreciseErrorsAndChangesNothing) {
            {{"triggers", "create", "t3", "--function", "echo", "--route",
              "/sluice.v1.Invocations/Invoke"},
             "collides with Sluice's own"},
-           {{"triggers", "create", "t4", "--function", "echo", "--route",
-             "/shop.v1.Orders/Create"},
+           {{"triggers", "create", "t4", "--function", "echo", "--route", "/shop.v1.Orders/Create"},
             "already routed by trigger create-order"},
            {{"publish", "--topic", "orders", "--type", "t", "--source", "/s", "-d",
              std::string(10000, 'x')},
@@ -236,7 +242,13 @@ TEST_F(TriggersCliTest, BadInputGetsPreciseErrorsAndChangesNothing) {
     EXPECT_NE(r.exit_code, 0) << c.args[2];
     EXPECT_THAT(r.err, HasSubstr(c.message)) << c.args[2];
   }
-  RunResult r = Sluice({"triggers", "ls"});
+  // A function a trigger invokes cannot be deleted under it.
+  RunResult r = Sluice({"rm", "audit"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("function audit is invoked by trigger all-orders"));
+  r = Sluice({"ls"});
+  EXPECT_THAT(r.out, HasSubstr("audit"));
+  r = Sluice({"triggers", "ls"});
   for (const char* name : {"t1", "t2", "t3", "t4"}) EXPECT_THAT(r.out, Not(HasSubstr(name)));
   EXPECT_TRUE(Invocations("echo").empty());
   EXPECT_TRUE(Invocations("audit").empty());
