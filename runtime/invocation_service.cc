@@ -11,18 +11,11 @@
 #include "runtime/destination.h"
 #include "runtime/function_spec.h"
 #include "runtime/ids.h"
+#include "runtime/proto_time.h"
 #include "runtime/retry_policy.h"
 
 namespace sluice {
 namespace {
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t));
-}
 
 // WholeMillis rounds an attempt's deadline up to a whole millisecond, the
 // resolution functions are told it in: a function that stops at the
@@ -38,7 +31,7 @@ void AppendChange(v1::Invocation& record, v1::InvocationState state, absl::Time 
                   const std::string& reason) {
   v1::StateChange* change = record.add_timeline();
   change->set_state(state);
-  *change->mutable_time() = ToProto(now);
+  *change->mutable_time() = ToProtoTime(now);
   change->set_reason(reason);
   change->set_attempt(record.attempt());
 }
@@ -46,7 +39,7 @@ void AppendChange(v1::Invocation& record, v1::InvocationState state, absl::Time 
 // QueuedAt is when `record` was last queued (max_event_age counts from
 // there); records written before queued_at existed use their creation.
 absl::Time QueuedAt(const v1::Invocation& record) {
-  return FromProto(record.has_queued_at() ? record.queued_at() : record.created_at());
+  return FromProtoTime(record.has_queued_at() ? record.queued_at() : record.created_at());
 }
 
 // PolicyOf returns the retry policy in force for `record`; records written
@@ -346,9 +339,9 @@ absl::StatusOr<v1::Invocation> InvocationService::NewRecord(InvokeArgs& args, Qu
   *record.mutable_retry() = std::move(policy);
   record.set_payload(std::move(args.payload));
   for (auto& [key, value] : args.metadata) (*record.mutable_metadata())[key] = std::move(value);
-  *record.mutable_created_at() = ToProto(now);
-  *record.mutable_updated_at() = ToProto(now);
-  *record.mutable_queued_at() = ToProto(now);
+  *record.mutable_created_at() = ToProtoTime(now);
+  *record.mutable_updated_at() = ToProtoTime(now);
+  *record.mutable_queued_at() = ToProtoTime(now);
   const TraceContext trace = TraceOf(args.trace, args.function);
   record.set_traceparent(trace.Traceparent());
   record.set_tracestate(trace.tracestate);
@@ -589,7 +582,7 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
     const absl::Time deadline = WholeMillis(now + TimeoutOf(function->spec()));
     trace = {.parent = TraceOfRecord(active.record),
              .queued_since = active.record.has_next_attempt_at()
-                                 ? FromProto(active.record.next_attempt_at())
+                                 ? FromProtoTime(active.record.next_attempt_at())
                                  : QueuedAt(active.record),
              .invocation_id = id,
              .function = name,
@@ -598,7 +591,7 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
     active.record.set_attempt(attempt);
     active.record.set_version(function->version());
     active.record.clear_next_attempt_at();
-    *active.record.mutable_lease_expires_at() = ToProto(deadline + options_.lease_grace);
+    *active.record.mutable_lease_expires_at() = ToProtoTime(deadline + options_.lease_grace);
     active.cancel = cancel;
     Transition(id, active, v1::RUNNING,
                absl::StrCat("attempt ", attempt, " of ", PolicyOf(active.record).max_attempts(),
@@ -649,7 +642,7 @@ void InvocationService::OnProgress(const std::string& id, uint32_t attempt, uint
     v1::Progress* progress = record.mutable_progress();
     progress->set_percent(std::min<uint32_t>(percent, 100));
     progress->set_message(message);
-    *progress->mutable_time() = ToProto(clock_->Now());
+    *progress->mutable_time() = ToProtoTime(clock_->Now());
     progress->set_attempt(attempt);
     // Watchers see the durable state with the new progress; before the
     // attempt's start is durable there is nothing to show yet.
@@ -706,7 +699,7 @@ void InvocationService::Fail(const std::string& id, Active& active, const std::s
     if (next - QueuedAt(active.record) > max_age) {
       why = absl::StrCat("a retry would pass max_event_age (", absl::FormatDuration(max_age), ")");
     } else {
-      *active.record.mutable_next_attempt_at() = ToProto(next);
+      *active.record.mutable_next_attempt_at() = ToProtoTime(next);
       probe_->OnRetry(name);
       const v1::Priority priority = active.record.priority();
       Transition(
@@ -801,7 +794,7 @@ void InvocationService::Transition(const std::string& id, Active& active, v1::In
                                    bool sync) {
   const absl::Time now = clock_->Now();
   active.record.set_state(state);
-  *active.record.mutable_updated_at() = ToProto(now);
+  *active.record.mutable_updated_at() = ToProtoTime(now);
   AppendChange(active.record, state, now, reason);
   // One copy of the record, shared by the write, the callback and Get.
   auto snapshot = std::make_shared<const v1::Invocation>(active.record);
@@ -860,7 +853,7 @@ absl::Status InvocationService::Recover() {
     if (active.record.state() == v1::PENDING) {
       queued.push_back({id, active.record.function(), active.record.priority(),
                         active.record.has_next_attempt_at()
-                            ? FromProto(active.record.next_attempt_at())
+                            ? FromProtoTime(active.record.next_attempt_at())
                             : absl::InfinitePast()});
       continue;
     }
@@ -996,9 +989,9 @@ absl::StatusOr<std::vector<std::string>> InvocationService::Redrive(
     }
     const size_t limit = request.limit() == 0 ? kMaxRedrive : request.limit();
     const absl::Time after =
-        request.has_created_after() ? FromProto(request.created_after()) : absl::InfinitePast();
-    const absl::Time before =
-        request.has_created_before() ? FromProto(request.created_before()) : absl::InfiniteFuture();
+        request.has_created_after() ? FromProtoTime(request.created_after()) : absl::InfinitePast();
+    const absl::Time before = request.has_created_before() ? FromProtoTime(request.created_before())
+                                                           : absl::InfiniteFuture();
     // Newest first from the store; the matches are kept oldest first.
     InvocationFilter filter;
     filter.function = request.function();
@@ -1010,7 +1003,7 @@ absl::StatusOr<std::vector<std::string>> InvocationService::Redrive(
       absl::StatusOr<std::vector<v1::Invocation>> page = store_->ListInvocations(filter);
       if (!page.ok()) return page.status();
       for (v1::Invocation& inv : *page) {
-        const absl::Time created = FromProto(inv.created_at());
+        const absl::Time created = FromProtoTime(inv.created_at());
         if (created < after || created >= before) continue;
         if (!request.error_type().empty() && inv.error().type() != request.error_type()) continue;
         matches.push_back(std::move(inv));
@@ -1045,8 +1038,8 @@ absl::StatusOr<std::vector<std::string>> InvocationService::Requeue(
       inv.clear_next_attempt_at();
       inv.clear_lease_expires_at();
       inv.clear_progress();
-      *inv.mutable_updated_at() = ToProto(now);
-      *inv.mutable_queued_at() = ToProto(now);
+      *inv.mutable_updated_at() = ToProtoTime(now);
+      *inv.mutable_queued_at() = ToProtoTime(now);
       AppendChange(inv, v1::PENDING, now,
                    absl::StrCat("redriven after ", attempts,
                                 " attempts; queued again with a fresh attempt budget"));

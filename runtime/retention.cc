@@ -8,13 +8,10 @@
 
 #include "absl/status/status.h"
 #include "monitoring/store_probe.h"
+#include "runtime/proto_time.h"
 
 namespace sluice {
 namespace {
-
-absl::Time FromProto(const google::protobuf::Timestamp& timestamp) {
-  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
-}
 
 bool IsTerminal(v1::InvocationState state) {
   return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
@@ -70,13 +67,13 @@ absl::StatusOr<size_t> RetentionCollector::CollectOnce(absl::Time now, size_t ma
     for (const v1::Invocation& invocation : *page) {
       if (deleted + in_batch >= max_deletes || examined >= options_.max_examined) break;
       // This and every later invocation is too young to have expired.
-      if (FromProto(invocation.created_at()) > cutoff) {
+      if (FromProtoTime(invocation.created_at()) > cutoff) {
         caught_up = true;
         break;
       }
       ++examined;
       const absl::Time last_update =
-          std::max(FromProto(invocation.updated_at()), FromProto(invocation.created_at()));
+          std::max(FromProtoTime(invocation.updated_at()), FromProtoTime(invocation.created_at()));
       if (IsTerminal(invocation.state()) && last_update <= cutoff) {
         batch.DeleteInvocation(invocation.id());
         if (!invocation.idempotency_key().empty() && !invocation.function().empty() &&
