@@ -36,8 +36,9 @@ LABEL org.opencontainers.image.title="sluice" \
 # functions need (`readelf -d` NEEDED entries, found with ldd and dpkg -S;
 # RocksDB is linked statically, its compression libraries are not; serving
 # binaries link tcmalloc), and tini, the init process that forwards signals
-# and reaps processes that functions leave behind. libc6 and libgcc-s1 are
-# in every Debian image.
+# and reaps processes that functions leave behind, and tzdata, the time zone
+# database that schedules in a time zone read. libc6 and libgcc-s1 are in
+# every Debian image.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libabsl20220623 \
@@ -58,6 +59,7 @@ RUN apt-get update \
       libzstd1 \
       zlib1g \
       tini \
+      tzdata \
  && rm -rf /var/lib/apt/lists/*
 # A fixed numeric user, so that Kubernetes can check runAsNonRoot; the chart's
 # runAsUser, runAsGroup and fsGroup are the same numbers.

@@ -23,11 +23,13 @@ bool IsFlagName(const std::string& name) {
          });
 }
 
-// GivenOnCommandLine says whether `args` hold --NAME or --NAME=VALUE.
+// GivenOnCommandLine says whether `args` hold --NAME or --NAME=VALUE (or
+// -f, the short form of --manifest).
 bool GivenOnCommandLine(const std::vector<std::string>& args, const std::string& name) {
   const std::string flag = "--" + name;
   return std::any_of(args.begin(), args.end(), [&](const std::string& arg) {
-    return arg == flag || absl::StartsWith(arg, flag + "=");
+    return arg == flag || absl::StartsWith(arg, flag + "=") ||
+           (name == "manifest" && absl::StartsWith(arg, "-f"));
   });
 }
 

@@ -43,6 +43,11 @@ TEST_F(ServeConfigTest, SettingsBecomeFlagsAndTheCommandLineWins) {
   ASSERT_TRUE(equals.ok()) << equals.status();
   EXPECT_EQ((*equals)[2], "--shutdown-grace");
   EXPECT_EQ(std::count(equals->begin(), equals->end(), "--listen"), 1);
+  absl::StatusOr<std::vector<std::string>> short_form =
+      ExpandServeConfig({"sluice", "serve", "--config", path, "-f", "/etc/c.yaml"});
+  ASSERT_TRUE(short_form.ok()) << short_form.status();
+  EXPECT_EQ(std::count(short_form->begin(), short_form->end(), "--manifest"), 0)
+      << "-f is --manifest: the command line's list wins";
 }
 
 TEST_F(ServeConfigTest, OtherCommandLinesAreLeftAlone) {

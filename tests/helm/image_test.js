@@ -22,7 +22,9 @@ const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Tools, parseArgs, oneOfKind, sluiceContainer, flagValue, runChecks } = require('./lib.js');
+const {
+  Tools, parseArgs, oneOfKind, sluiceContainer, flagValue, serveSettings, runChecks,
+} = require('./lib.js');
 
 const args = parseArgs(process.argv.slice(2),
                        ['tools', 'chart', 'source-dir', 'sluice', 'functions-dir']);
@@ -155,6 +157,7 @@ runChecks([
     state.objects = tools.render(args.chart, {});
     state.chart = tools.yaml.parse(fs.readFileSync(path.join(args.chart, 'Chart.yaml'), 'utf8'));
     Object.assign(state, sluiceContainer(state.objects));
+    state.settings = serveSettings(tools, state.objects);
   }],
 
   ['the default image is the Dockerfile\'s, at the project\'s version', () => {
@@ -180,8 +183,8 @@ runChecks([
     assert.deepEqual(ports, exposed, 'container ports = EXPOSE');
     // The image's own CMD listens on the same ports.
     const cmd = JSON.parse(instructions(state.image, 'CMD')[0]);
-    assert.equal(flagValue(cmd, 'listen'), flagValue(state.container.args, 'listen'));
-    assert.equal(flagValue(cmd, 'metrics-listen'), flagValue(state.container.args, 'metrics-listen'));
+    assert.equal(flagValue(cmd, 'listen'), state.settings.get('listen'));
+    assert.equal(flagValue(cmd, 'metrics-listen'), state.settings.get('metrics-listen'));
 
     const users = instructions(state.image, 'USER');
     assert.equal(users.length, 1, 'one USER');
@@ -195,7 +198,7 @@ runChecks([
     assert.equal(security.runAsUser, uid);
     assert.equal(security.runAsGroup, gid);
 
-    const dataDir = flagValue(state.container.args, 'data-dir');
+    const dataDir = state.settings.get('data-dir');
     assert.ok(instructions(state.image, 'RUN').some((r) => r.includes(`install -d -o ${uid} -g ${gid}`) &&
                                                           r.includes(dataDir)),
               `the image makes ${dataDir} for its user`);
@@ -249,6 +252,8 @@ runChecks([
     }
     const packages = debianPackagesOf([...what.keys()]);
     const needed = new Map(Object.entries(packages).map(([file, pkg]) => [pkg, what.get(file)]));
+    // Not a library: the time zone database that schedules in a time zone read.
+    needed.set('tzdata', '/usr/share/zoneinfo');
     assert.ok(needed.has('libtcmalloc-minimal4'), 'the serving binary links tcmalloc');
     assert.ok(needed.has('tini'), 'the entrypoint is tini');
     for (const [pkg, library] of needed) {

@@ -149,6 +149,73 @@ function flagValue(args, name) {
   return value;
 }
 
+// ServeSettings returns what the rendered `sluice serve` runs with: the
+// config.yaml its --config flag names (the ConfigMap item mounted at that
+// path), and the flags of the command line, which win over the file (a flag
+// given there replaces the file's key, the whole list of a repeatable one).
+// Values are strings, as the binary reads them (YAML's failsafe schema), each
+// setting a list (one item unless repeated). Fails when --config is missing
+// or names no mounted ConfigMap item.
+//   {configPath, configMap, configKey, file, flags, all(name), get(name)}
+function serveSettings(tools, objects) {
+  const { statefulSet, container } = sluiceContainer(objects);
+  const args = container.args ?? [];
+  assert.equal(args[0], 'serve', 'the container runs sluice serve');
+  const flags = {};
+  for (let i = 1; i < args.length; i++) {
+    const arg = String(args[i]);
+    let name;
+    let value;
+    const match = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
+    if (match) {
+      name = match[1];
+      value = match[2];
+    } else if (arg === '-f') {
+      name = 'manifest';
+    } else {
+      assert.fail(`serve argument ${JSON.stringify(arg)} is not a flag`);
+    }
+    if (value === undefined) {
+      assert.ok(i + 1 < args.length, `--${name} has no value`);
+      value = String(args[++i]);
+    }
+    (flags[name] ??= []).push(value);
+  }
+  assert.equal(flags.config?.length, 1, 'sluice serve gets one --config');
+  const configPath = flags.config[0];
+  delete flags.config;
+
+  const volumes = statefulSet.spec.template.spec.volumes ?? [];
+  let configMap;
+  let configKey;
+  for (const mount of container.volumeMounts ?? []) {
+    const volume = volumes.find((v) => v.name === mount.name);
+    if (!volume?.configMap) continue;
+    for (const item of volume.configMap.items ?? []) {
+      if (path.posix.join(mount.mountPath, item.path) !== configPath) continue;
+      configMap = oneOfKind(objects, 'ConfigMap');
+      assert.equal(configMap.metadata.name, volume.configMap.name, 'the config volume is the chart\'s ConfigMap');
+      configKey = item.key;
+    }
+  }
+  assert.ok(configKey, `--config=${configPath} is not an item of a mounted ConfigMap`);
+  assert.ok(configKey in configMap.data, `the ConfigMap has no ${configKey}`);
+  const parsed = tools.yaml.parse(configMap.data[configKey], { schema: 'failsafe' });
+  assert.ok(parsed && typeof parsed === 'object' && !Array.isArray(parsed),
+            `${configKey} is a mapping of flag names to values`);
+  const file = {};
+  for (const [name, value] of Object.entries(parsed)) {
+    assert.match(name, /^[a-z][a-z0-9-]*$/, `${configKey}: ${name} is a flag name`);
+    const values = Array.isArray(value) ? value : [value];
+    for (const item of values) {
+      assert.equal(typeof item, 'string', `${configKey}: ${name} holds values, not ${JSON.stringify(item)}`);
+    }
+    file[name] = values;
+  }
+  const all = (name) => flags[name] ?? file[name] ?? [];
+  return { configPath, configMap, configKey, file, flags, all, get: (name) => all(name).at(-1) };
+}
+
 // ParseDurationSeconds reads a duration as sluice's flags take it (30s,
 // 1h30m, 500ms) into seconds; throws on anything else.
 function parseDurationSeconds(text) {
@@ -166,12 +233,14 @@ function parseDurationSeconds(text) {
 
 // Directives reads the `# name: value` header lines of a values file, which
 // tell the tests what to expect of it: expect-kinds (the rendered kinds),
-// expect-error (part of helm's refusal), invoke (NAME PAYLOAD => OUTPUT) and
-// drain (FUNCTION PAYLOAD, running while the server drains).
+// expect-error (part of helm's refusal), invoke (NAME PAYLOAD => OUTPUT),
+// drain (FUNCTION PAYLOAD, running while the server drains), payload-limit
+// (FUNCTION: an echoing function to try the payload limit with) and
+// flag-wins (NAME: a setting of config.yaml that a flag overrides).
 function directives(file) {
   const found = {};
   for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const match = /^#\s*(expect-kinds|expect-error|invoke|drain):\s*(.*)$/.exec(line);
+    const match = /^#\s*(expect-kinds|expect-error|invoke|drain|payload-limit|flag-wins):\s*(.*)$/.exec(line);
     if (!match) continue;
     (found[match[1]] ??= []).push(match[2].trim());
   }
@@ -199,6 +268,6 @@ async function runChecks(checks) {
 }
 
 module.exports = {
-  Tools, parseArgs, byKind, oneOfKind, sluiceContainer, flagValue, parseDurationSeconds,
-  directives, runChecks,
+  Tools, parseArgs, byKind, oneOfKind, sluiceContainer, flagValue, serveSettings,
+  parseDurationSeconds, directives, runChecks,
 };

@@ -7,12 +7,17 @@
 //   - hold together: selectors select the pod, Service, probe and policy
 //     ports name container ports, the listen flags use those ports, every
 //     volume mount has a volume, the data directory and /tmp are writable
-//     volumes, the manifest flag points at the mounted ConfigMap;
+//     volumes; --config names the ConfigMap's config.yaml, mounted, and
+//     the settings (the file's, flags winning) listen on the container
+//     ports, put the data directory on its volume and list manifests of
+//     the ConfigMap volume, whose triggers have one kind each;
 //   - keep the chart's promises: the recommended labels on every object, one
 //     replica, the hardened security context, resource requests, gRPC or HTTP
 //     probes, a termination grace longer than the drain.
-// Also: a long release name keeps object names within Kubernetes' limits,
-// and NOTES.txt shows how to invoke through the Service.
+// Also: a changed setting, function or trigger changes the pod's
+// checksum/config annotation (the pod rolls); a long release name keeps
+// object names within Kubernetes' limits, and NOTES.txt shows how to invoke
+// through the Service.
 //
 //   node render_test.js --tools DIR --chart DIR --values-dir DIR
 'use strict';
@@ -21,7 +26,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const {
-  Tools, parseArgs, byKind, oneOfKind, sluiceContainer, flagValue, directives, runChecks,
+  Tools, parseArgs, byKind, oneOfKind, sluiceContainer, serveSettings, directives, runChecks,
   parseDurationSeconds,
 } = require('./lib.js');
 
@@ -102,8 +107,14 @@ function checkObjects(tools, objects, expectedKinds) {
   assert.ok(container.resources?.requests?.cpu, 'a CPU request');
   assert.ok(container.resources?.requests?.memory, 'a memory request');
 
+  // What sluice serve runs with: config.yaml, flags winning.
+  const settings = serveSettings(tools, objects);
+  for (const name of ['listen', 'metrics-listen', 'data-dir', 'shutdown-grace']) {
+    assert.ok(settings.file[name], `config.yaml sets ${name}`);
+  }
+
   // The drain: Kubernetes must not kill the server before --shutdown-grace ends.
-  const grace = parseDurationSeconds(flagValue(container.args, 'shutdown-grace'));
+  const grace = parseDurationSeconds(settings.get('shutdown-grace'));
   assert.ok(podSpec.terminationGracePeriodSeconds > grace,
             `terminationGracePeriodSeconds ${podSpec.terminationGracePeriodSeconds} ` +
             `is not longer than --shutdown-grace (${grace}s)`);
@@ -114,12 +125,11 @@ function checkObjects(tools, objects, expectedKinds) {
     assert.doesNotMatch(arg, /^--[^=]+=$/, `the argument ${arg} takes the next one as its value`);
   }
 
-  // Ports: the listen flags listen on the container ports.
+  // Ports: the listen settings listen on the container ports.
   const grpcPort = containerPort(container, 'grpc', 'the gRPC port');
   const metricsPort = containerPort(container, 'metrics', 'the metrics port');
-  assert.equal(listenPort(flagValue(container.args, 'listen'), '--listen'), grpcPort.containerPort);
-  assert.equal(listenPort(flagValue(container.args, 'metrics-listen'), '--metrics-listen'),
-               metricsPort.containerPort);
+  assert.equal(listenPort(settings.get('listen'), 'listen'), grpcPort.containerPort);
+  assert.equal(listenPort(settings.get('metrics-listen'), 'metrics-listen'), metricsPort.containerPort);
   const scrapePort = pod.metadata.annotations?.['prometheus.io/port'];
   if (scrapePort !== undefined) assert.equal(Number(scrapePort), metricsPort.containerPort);
 
@@ -156,7 +166,7 @@ function checkObjects(tools, objects, expectedKinds) {
     return mount;
   };
   const tmpDir = container.env.find((e) => e.name === 'TMPDIR')?.value ?? '/tmp';
-  for (const [dir, what] of [[flagValue(container.args, 'data-dir'), 'the data directory'],
+  for (const [dir, what] of [[settings.get('data-dir'), 'the data directory'],
                              [tmpDir, 'TMPDIR']]) {
     const mount = mountAt(dir, what);
     assert.notEqual(mount.readOnly, true, `${what} is writable`);
@@ -176,36 +186,41 @@ function checkObjects(tools, objects, expectedKinds) {
     assert.equal(containerPort(container, port.targetPort, `Service port ${name}`).name, name);
   }
 
-  // The manifest from the ConfigMap.
-  const manifestPath = flagValue(container.args, 'manifest');
-  const configMaps = byKind(objects, 'ConfigMap');
-  if (manifestPath === undefined) {
-    assert.equal(configMaps.length, 0, 'a ConfigMap without --manifest');
-  } else {
-    const configMap = oneOfKind(objects, 'ConfigMap');
-    const configVolume = volumes.find((v) => v.configMap?.name === configMap.metadata.name);
-    assert.ok(configVolume, 'the ConfigMap is a volume of the pod');
-    const mount = container.volumeMounts.find((m) => m.name === configVolume.name);
-    assert.ok(mount, 'the ConfigMap volume is mounted');
-    assert.equal(mount.readOnly, true, 'the ConfigMap is mounted read-only');
-    const items = configVolume.configMap.items ?? [];
-    for (const item of items) {
-      assert.ok(item.key in configMap.data, `the volume's item ${item.key} is in the ConfigMap`);
-    }
-    const mounted = new Map(items.map((i) => [path.posix.join(mount.mountPath, i.path), i.key]));
-    assert.ok(mounted.has(manifestPath), `--manifest=${manifestPath} is not a mounted item`);
+  // config.yaml and the manifests from the ConfigMap, mounted read-only.
+  const configMap = settings.configMap;
+  const configVolume = volumes.find((v) => v.configMap?.name === configMap.metadata.name);
+  assert.ok(configVolume, 'the ConfigMap is a volume of the pod');
+  const mount = container.volumeMounts.find((m) => m.name === configVolume.name);
+  assert.ok(mount, 'the ConfigMap volume is mounted');
+  assert.equal(mount.readOnly, true, 'the ConfigMap is mounted read-only');
+  const items = configVolume.configMap.items ?? [];
+  for (const item of items) {
+    assert.ok(item.key in configMap.data, `the volume's item ${item.key} is in the ConfigMap`);
+  }
+  const mounted = new Map(items.map((i) => [path.posix.join(mount.mountPath, i.path), i.key]));
+  assert.ok(mounted.has(settings.configPath), `--config=${settings.configPath} is a mounted item`);
+  const functionNames = [];
+  for (const manifestPath of settings.all('manifest')) {
+    assert.ok(mounted.has(manifestPath), `manifest ${manifestPath} is not a mounted item`);
     const manifest = tools.yaml.parse(configMap.data[mounted.get(manifestPath)]);
-    assert.ok(Array.isArray(manifest.functions) && manifest.functions.length > 0,
-              'the manifest lists functions');
-    const names = manifest.functions.map((f) => f.name);
-    assert.equal(new Set(names).size, names.length, `function names are unique: ${names}`);
-    for (const fn of manifest.functions) {
+    assert.ok(manifest.functions?.length > 0 || manifest.triggers?.length > 0,
+              `${manifestPath} lists functions or triggers`);
+    for (const fn of manifest.functions ?? []) {
+      functionNames.push(fn.name);
       if (path.posix.isAbsolute(fn.artifact)) continue;
       const artifact = path.posix.join(path.posix.dirname(manifestPath), fn.artifact);
       assert.ok(mounted.has(artifact),
                 `function ${fn.name}: artifact ${fn.artifact} is not a file of the ConfigMap volume`);
     }
+    const triggerNames = (manifest.triggers ?? []).map((t) => t.name);
+    assert.equal(new Set(triggerNames).size, triggerNames.length, `trigger names are unique: ${triggerNames}`);
+    for (const trigger of manifest.triggers ?? []) {
+      const kinds = [trigger.topic !== undefined || trigger.type !== undefined,
+                     trigger.schedule !== undefined, trigger.route !== undefined];
+      assert.equal(kinds.filter(Boolean).length, 1, `trigger ${trigger.name} has one kind`);
+    }
   }
+  assert.equal(new Set(functionNames).size, functionNames.length, `function names are unique: ${functionNames}`);
 
   // The optional objects select what they mean to.
   for (const monitor of byKind(objects, 'ServiceMonitor')) {
@@ -254,6 +269,23 @@ checks.push(['the checks fail on a broken object (kubernetes-models validates)',
   const { container } = sluiceContainer(objects);
   container.ports[0].containerPort = 'fifty';
   assert.throws(() => checkObjects(tools, objects), /containerPort/);
+}]);
+
+checks.push(['a changed setting, function or trigger rolls the pod (checksum/config)', () => {
+  const tools = new Tools(args.tools);
+  const checksum = (set) => {
+    const { statefulSet } = sluiceContainer(tools.render(args.chart, { namespace, set }));
+    const value = statefulSet.spec.template.metadata.annotations?.['checksum/config'];
+    assert.match(value ?? '', /^[0-9a-f]{64}$/, 'the pod has a checksum/config annotation');
+    return value;
+  };
+  const base = checksum([]);
+  assert.equal(checksum([]), base, 'the same values, the same checksum');
+  for (const set of ['server.eventDedupeWindow=1h', 'server.callbackAllow[0]=*.svc.cluster.local:*',
+                     'server.logLevel=debug', 'exampleFunctions=false',
+                     'triggers[0].name=tick,triggers[0].function=echo,triggers[0].schedule=* * * * *']) {
+    assert.notEqual(checksum([set]), base, `--set ${set} changes checksum/config`);
+  }
 }]);
 
 checks.push(['a long release name keeps names within limits', () => {

@@ -4,21 +4,27 @@
 // ConfigMap, and runs them as the kubelet would, with these substitutions
 // only:
 //   - image paths become local ones (--image-path IMAGE=LOCAL: the binary,
-//     the example functions), also inside the mounted manifest;
+//     the example functions), also inside the mounted config.yaml and
+//     manifest;
 //   - each volume mount becomes a fresh temporary directory (a configMap
-//     volume holds its items, with their modes);
-//   - the listen addresses become loopback port 0 (free ports), and
-//     --ready-file tells the test which ports were bound;
+//     volume holds its items, with their modes: the rendered config.yaml is
+//     the file the server reads with --config);
+//   - the listen addresses, in config.yaml or flags, become loopback port 0
+//     (free ports), and --ready-file tells the test which ports were bound;
 //   - fieldRef variables get the pod's name and namespace; $(VAR) references
 //     are expanded like the kubelet does;
 //   - the securityContext is applied with setpriv: no new privileges and,
 //     when the test runs as root, the container's user and group, fsGroup
 //     as the owner of the writable volumes, no capabilities. (The read-only
 //     root filesystem is not emulated.)
-// Then it checks: the startup, readiness and liveness probes pass as
+// Then it checks: the server runs with config.yaml's settings, flags
+// winning: the data directory is the data volume, the log lines are in the
+// log format set, and, with `# payload-limit: FUNCTION`, the payload limit is
+// the one set (`# flag-wins: NAME`: a flag that overrides config.yaml's NAME
+// is in force); the startup, readiness and liveness probes pass as
 // defined (gRPC health or HTTP GET, on the ports they name); /metrics
-// answers in the Prometheus text format; exactly the functions of the
-// ConfigMap's manifest are deployed; the value set's `# invoke:` lines
+// answers in the Prometheus text format; exactly the functions and triggers
+// of the ConfigMap's manifests exist; the value set's `# invoke:` lines
 // answer as expected and show in /metrics; the commands of NOTES.txt work
 // against the server; and on SIGTERM the pod stops, exit status 0, within
 // its terminationGracePeriodSeconds — with `# drain: FUNCTION PAYLOAD`,
@@ -37,7 +43,7 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const {
-  Tools, parseArgs, oneOfKind, byKind, sluiceContainer, flagValue, directives, runChecks,
+  Tools, parseArgs, oneOfKind, byKind, sluiceContainer, serveSettings, directives, runChecks,
 } = require('./lib.js');
 
 const args = parseArgs(process.argv.slice(2), ['tools', 'chart', 'values'], ['image-path']);
@@ -258,6 +264,7 @@ async function main() {
       state.container = container;
       state.podSpec = statefulSet.spec.template.spec;
       state.configMaps = byKind(state.objects, 'ConfigMap');
+      state.settings = serveSettings(tools, state.objects);
       const install = tools.runHelm(['install', release, args.chart, '--dry-run=client',
                                      '--namespace', namespace, '--values', args.values]);
       assert.equal(install.status, 0, install.stderr);
@@ -316,12 +323,27 @@ async function main() {
           });
         }
       }
-      // After every mapping is known: the manifest names image paths.
+      // After every mapping is known: config.yaml and the manifest name
+      // image and volume paths. config.yaml's listen addresses become
+      // loopback ones (of the same family) on free ports.
+      const configFile = pathMap.rewrite(state.settings.configPath);
       for (const { file, content, mode } of configFiles) {
+        let text = pathMap.rewrite(content);
+        if (file === configFile) {
+          const listening = new Set();
+          text = text.replace(/^(listen|metrics-listen): *"?([^"\s]*):(\d+)"? *$/gm, (_, key, host) => {
+            listening.add(key);
+            return `${key}: "${host.startsWith('[') ? '[::1]' : '127.0.0.1'}:0"`;
+          });
+          for (const key of Object.keys(state.settings.file).filter((k) => /^(metrics-)?listen$/.test(k))) {
+            assert.ok(listening.has(key), `config.yaml's ${key} is HOST:PORT on a line of its own`);
+          }
+        }
         fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(file, pathMap.rewrite(content));
+        fs.writeFileSync(file, text);
         fs.chmodSync(file, mode);
       }
+      assert.ok(fs.existsSync(configFile), `--config ${state.settings.configPath} is a file of the pod`);
       // Where the server writes --ready-file.
       state.runDir = path.join(root, 'run');
       fs.mkdirSync(state.runDir);
@@ -340,9 +362,9 @@ async function main() {
         const host = listen[2].startsWith('[') ? '[::1]' : '127.0.0.1';
         return `${listen[1]}=${host}:0`;
       });
-      const listenFlag = argv.find((a) => a.startsWith('--listen='));
-      assert.ok(listenFlag, 'the container has --listen');
-      state.host = listenFlag.includes('[::1]') ? '[::1]' : '127.0.0.1';
+      const listen = state.settings.get('listen');
+      assert.ok(listen, 'the server has a listen address (config.yaml or --listen)');
+      state.host = listen.startsWith('[') ? '[::1]' : '127.0.0.1';
       const readyFile = path.join(state.runDir, 'ready.json');
       argv.push(`--ready-file=${readyFile}`);
       assert.ok(fs.existsSync(argv[0]), `the container's command ${argv[0]} is not on this machine`);
@@ -379,9 +401,11 @@ async function main() {
         state.grpcPort = ready.grpc_port;
         state.metricsPort = ready.metrics_port;
         assert.ok(state.grpcPort > 0 && state.metricsPort > 0, JSON.stringify(ready));
-        // The store is on the data volume, where --data-dir points.
+        // The store is on the data volume, where config.yaml's data-dir
+        // points (the binary's default is ./sluice-data).
         const dataMount = container.volumeMounts.find((m) => m.name === 'data');
         assert.ok(dataMount, 'the container mounts the data volume');
+        assert.equal(state.settings.get('data-dir'), dataMount.mountPath, 'data-dir is the data volume');
         const store = path.join(pathMap.rewrite(dataMount.mountPath), 'db');
         assert.ok(fs.existsSync(store), `no store in the data volume (${store})`);
         if (state.user) {
@@ -390,6 +414,50 @@ async function main() {
       } catch (error) {
         error.message += `\nserver output:\n${state.log}`;
         throw error;
+      }
+    }],
+
+    ['the server runs with config.yaml\'s settings, flags winning', () => {
+      const { settings } = state;
+      // Every server line so far (start-up) is in the log format set; the
+      // binary's own default is text. (Other lines, such as the init
+      // process's warnings that it is not PID 1 here, are neither.)
+      const format = settings.get('log-format') ?? 'text';
+      const formatOf = (line) => {
+        if (/^\d{4}-\d\d-\d\dT\S+Z (debug|info|warn|error) /.test(line)) return 'text';
+        try {
+          const entry = JSON.parse(line);
+          if (entry.time && entry.level && entry.msg) return 'json';
+        } catch (error) { /* not JSON */ }
+        return undefined;
+      };
+      // Complete lines only: the last one may still be on its way.
+      const lines = state.log.slice(0, state.log.lastIndexOf('\n')).split('\n');
+      const formats = lines.map(formatOf).filter(Boolean);
+      assert.ok(formats.length >= 2, `the server logged its start:\n${state.log}`);
+      assert.deepEqual([...new Set(formats)], [format], `log lines in the ${format} format:\n${state.log}`);
+      // A flag that overrides a setting of config.yaml.
+      for (const name of expectations['flag-wins'] ?? []) {
+        assert.ok(settings.file[name], `config.yaml sets ${name}`);
+        assert.ok(settings.flags[name], `a flag sets ${name}`);
+        assert.notDeepEqual(settings.flags[name], settings.file[name],
+                            `the flag and config.yaml set ${name} alike: nothing to prove`);
+      }
+      // The payload limit in force: a payload of max-payload-bytes runs, one
+      // byte more is refused.
+      const fn = expectations['payload-limit']?.[0];
+      if (fn) {
+        const limit = Number(settings.get('max-payload-bytes'));
+        assert.ok(limit > 0 && limit <= 8 << 20, `max-payload-bytes ${limit}`);
+        const payload = path.join(root, `payload-${limit}`);
+        fs.writeFileSync(payload, 'x'.repeat(limit));
+        const fits = cli(['invoke', fn, '--data', `@${payload}`]);
+        assert.equal(fits.status, 0, `a payload of ${limit} bytes: ${fits.stderr}`);
+        assert.equal(fits.stdout.length, limit, `${fn} answers its ${limit}-byte payload`);
+        fs.appendFileSync(payload, 'x');
+        const over = cli(['invoke', fn, '--data', `@${payload}`]);
+        assert.equal(over.status, 2, `a payload of ${limit + 1} bytes: exit ${over.status}, ${over.stderr}`);
+        assert.match(over.stderr, new RegExp(`over the limit of ${limit} bytes`));
       }
     }],
 
@@ -414,16 +482,17 @@ async function main() {
       }
     }],
 
-    ['the functions of the ConfigMap manifest are deployed', () => {
-      const manifestFlag = flagValue(state.container.args ?? [], 'manifest');
-      let expected = [];
-      if (manifestFlag !== undefined) {
-        const manifestFile = state.pathMap.rewrite(manifestFlag);
-        expected = tools.yaml.parse(fs.readFileSync(manifestFile, 'utf8')).functions;
-        assert.ok(expected.length > 0, 'the manifest has functions');
-        for (const fn of expected) {
+    ['the functions and triggers of the ConfigMap\'s manifests exist', () => {
+      const expected = [];
+      const expectedTriggers = [];
+      for (const manifestPath of state.settings.all('manifest')) {
+        const manifestFile = state.pathMap.rewrite(manifestPath);
+        const manifest = tools.yaml.parse(fs.readFileSync(manifestFile, 'utf8'));
+        for (const fn of manifest.functions ?? []) {
           fn.artifact = path.resolve(path.dirname(manifestFile), fn.artifact);
+          expected.push(fn);
         }
+        expectedTriggers.push(...(manifest.triggers ?? []));
       }
       const result = cli(['-o', 'json', 'ls']);
       assert.equal(result.status, 0, `sluice ls failed: ${result.stderr}`);
@@ -437,6 +506,31 @@ async function main() {
         assert.equal(found.spec.runtime, `RUNTIME_${fn.runtime.toUpperCase()}`, `${fn.name} runtime`);
         if (fn.concurrency) assert.equal(found.spec.concurrency, fn.concurrency, `${fn.name} concurrency`);
         if (fn.memory_mb) assert.equal(found.spec.memoryMb, fn.memory_mb, `${fn.name} memory_mb`);
+        // A grpc:// destination deploys only when callback-allow allows it.
+        for (const [key, field] of [['on_success', 'onSuccess'], ['on_failure', 'onFailure']]) {
+          if (fn[key]) assert.equal(found.spec[field], fn[key], `${fn.name} ${key}`);
+        }
+      }
+      const listed = cli(['-o', 'json', 'triggers', 'ls']);
+      assert.equal(listed.status, 0, `sluice triggers ls failed: ${listed.stderr}`);
+      const triggers = JSON.parse(listed.stdout).triggers ?? [];
+      assert.deepEqual(triggers.map((t) => t.name).sort(), expectedTriggers.map((t) => t.name).sort(),
+                       'the triggers');
+      for (const want of expectedTriggers) {
+        const found = triggers.find((t) => t.name === want.name);
+        assert.equal(found.function, want.function, `trigger ${want.name} starts ${want.function}`);
+        if (want.schedule !== undefined) {
+          assert.equal(found.schedule?.cron, want.schedule, `trigger ${want.name} schedule`);
+          assert.equal(found.schedule.timeZone ?? '', want.time_zone ?? '', `trigger ${want.name} time_zone`);
+          assert.ok(found.nextFireTime, `trigger ${want.name} is scheduled`);
+        } else if (want.route !== undefined) {
+          assert.equal(found.route?.method, want.route, `trigger ${want.name} route`);
+        } else {
+          assert.equal(found.event?.topic ?? '', want.topic ?? '', `trigger ${want.name} topic`);
+          assert.equal(found.event?.type ?? '', want.type ?? '', `trigger ${want.name} type`);
+          assert.equal(found.event?.filters?.length ?? 0, want.filters?.length ?? 0,
+                       `trigger ${want.name} filters`);
+        }
       }
     }],
 

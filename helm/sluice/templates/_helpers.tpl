@@ -140,9 +140,10 @@ shipped in the image (functions/examples/sluice.yaml, with the image's paths).
 {{- end -}}
 
 {{/*
-sluice.manifest: the sluice.yaml of the ConfigMap, the example functions (when
-exampleFunctions) and then .Values.functions; empty when there are none.
-Function names must be unique across both.
+sluice.manifest: the sluice.yaml of the ConfigMap: the example functions (when
+exampleFunctions) and then .Values.functions, and .Values.triggers; empty
+when there are none. Function names must be unique across both, trigger
+names among the triggers.
 */}}
 {{- define "sluice.manifest" -}}
 {{- $functions := list -}}
@@ -157,8 +158,22 @@ Function names must be unique across both.
 {{- end -}}
 {{- $_ := set $seen .name true -}}
 {{- end -}}
+{{- $seen = dict -}}
+{{- range .Values.triggers -}}
+{{- if hasKey $seen .name -}}
+{{- fail (printf "triggers: %q is defined twice" .name) -}}
+{{- end -}}
+{{- $_ := set $seen .name true -}}
+{{- end -}}
+{{- $manifest := dict -}}
 {{- if $functions -}}
-{{- dict "functions" $functions | toYaml -}}
+{{- $_ := set $manifest "functions" $functions -}}
+{{- end -}}
+{{- if .Values.triggers -}}
+{{- $_ := set $manifest "triggers" .Values.triggers -}}
+{{- end -}}
+{{- if $manifest -}}
+{{- toYaml $manifest -}}
 {{- end -}}
 {{- end -}}
 
@@ -192,28 +207,56 @@ percent-encoded; $(POD_NAME) and $(POD_NAMESPACE) are expanded by the kubelet.
 {{- end -}}
 
 {{/*
-sluice.checkExtraArgs: fails when server.extraArgs sets a flag that the chart
-sets from its own values: `sluice serve` refuses a flag given twice.
+sluice.checkExtraArgs: server.extraArgs may give any flag of sluice serve,
+and it wins over config.yaml's setting of the same name, except those the
+pod spec is built around: --config (the chart's file), --listen and
+--metrics-listen (the container ports and probes), --data-dir (the data
+volume) and --shutdown-grace (terminationGracePeriodSeconds). Those fail.
 */}}
 {{- define "sluice.checkExtraArgs" -}}
-{{- $chartFlags := dict
-  "listen" "server.grpcPort"
-  "metrics-listen" "server.metricsPort"
-  "data-dir" "persistence"
-  "executor-threads" "server.executorThreads"
-  "max-queued" "server.maxQueued"
-  "max-payload-bytes" "server.maxPayloadBytes"
-  "max-artifact-bytes" "server.maxArtifactBytes"
-  "shutdown-grace" "server.shutdownGraceSeconds"
-  "retention" "server.retention"
-  "log-format" "server.logFormat"
-  "log-level" "server.logLevel"
-  "log-lines" "server.logLines"
-  "cgroup-root" "server.cgroupRoot" -}}
+{{- $podFlags := dict
+  "config" "it passes its own config.yaml (give settings as values, or as other flags)"
+  "listen" "use server.grpcPort (the container port and the probes follow it)"
+  "metrics-listen" "use server.metricsPort (the container port and the probes follow it)"
+  "data-dir" "the data directory is the data volume's mount (see persistence)"
+  "shutdown-grace" "use server.shutdownGraceSeconds (terminationGracePeriodSeconds follows it)" -}}
 {{- range .Values.server.extraArgs -}}
 {{- $flag := regexReplaceAll "=.*$" (toString .) "" | trimPrefix "--" -}}
-{{- if hasKey $chartFlags $flag -}}
-{{- fail (printf "server.extraArgs: --%s is set by the chart; use %s instead (sluice serve refuses a flag given twice)" $flag (get $chartFlags $flag)) -}}
+{{- if hasKey $podFlags $flag -}}
+{{- fail (printf "server.extraArgs: --%s is set by the chart: %s" $flag (get $podFlags $flag)) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+sluice.serveConfig: the config.yaml of the ConfigMap, read by
+`sluice serve --config`: each key is a serve flag's long name, each value the
+flag's value (a list for a repeatable flag). Flags on the command line
+(server.extraArgs) win over it.
+*/}}
+{{- define "sluice.serveConfig" -}}
+{{- $server := .Values.server -}}
+# Read by `sluice serve --config`: each key is a flag of sluice serve without
+# its dashes; a flag given on the command line wins over its key here.
+# All IPv4 addresses of the pod (the metrics endpoint has no IPv6).
+listen: {{ printf "0.0.0.0:%d" ($server.grpcPort | int64) | quote }}
+metrics-listen: {{ printf "0.0.0.0:%d" ($server.metricsPort | int64) | quote }}
+data-dir: {{ include "sluice.dataDir" . | quote }}
+executor-threads: {{ $server.executorThreads | int64 }}
+max-queued: {{ $server.maxQueued | int64 }}
+max-payload-bytes: {{ $server.maxPayloadBytes | int64 }}
+max-artifact-bytes: {{ $server.maxArtifactBytes | int64 }}
+shutdown-grace: {{ printf "%ds" ($server.shutdownGraceSeconds | int64) | quote }}
+retention: {{ $server.retention | quote }}
+event-dedupe-window: {{ $server.eventDedupeWindow | quote }}
+log-format: {{ $server.logFormat | quote }}
+log-level: {{ $server.logLevel | quote }}
+log-lines: {{ $server.logLines | int64 }}
+cgroup-root: {{ $server.cgroupRoot | quote }}
+# gRPC callback destinations (grpc://HOST:PORT) functions may name.
+callback-allow: {{ $server.callbackAllow | default list | toJson }}
+{{- if include "sluice.manifest" . }}
+# Functions and triggers deployed at start-up.
+manifest: [{{ printf "%s/sluice.yaml" (include "sluice.configDir" .) | quote }}]
+{{- end }}
 {{- end -}}
