@@ -81,16 +81,30 @@ void EventPublisher::Publish(std::string topic, v1::CloudEvent event, const Trac
   }
   WriteBatch extra;
   extra.PutEntry(Table::kEvents, key, EncodeTime(now));
+  {
+    absl::MutexLock lock(&mu_);
+    ++recording_;
+  }
   invocations_->InvokeAll(std::move(requests), std::move(extra),
                           [this, key, response = std::move(response), done = std::move(done)](
                               absl::StatusOr<std::vector<std::string>> ids) mutable {
                             if (!ids.ok()) {
                               Answer(key, std::move(done), ids.status());
-                              return;
+                            } else {
+                              for (std::string& id : *ids) {
+                                response.add_invocation_ids(std::move(id));
+                              }
+                              Answer(key, std::move(done), std::move(response));
                             }
-                            for (std::string& id : *ids) response.add_invocation_ids(std::move(id));
-                            Answer(key, std::move(done), std::move(response));
+                            absl::MutexLock lock(&mu_);
+                            --recording_;
                           });
+}
+
+EventPublisher::~EventPublisher() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](size_t* recording) { return *recording == 0; }, &recording_));
 }
 
 void EventPublisher::Answer(const std::string& key, Done done,

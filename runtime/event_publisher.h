@@ -34,6 +34,8 @@ class EventPublisher {
  public:
   EventPublisher(EventPublisherOptions options, Store* store, TriggerRegistry* triggers,
                  InvocationService* invocations, Clock* clock);
+  // Waits for the publishes being recorded to be answered.
+  ~EventPublisher();
 
   // Publish validates `event` (INVALID_ARGUMENT naming the field, see
   // NormalizeEvent and ValidateTopic) and records it: its deduplication key
@@ -70,6 +72,8 @@ class EventPublisher {
   // Keys whose first publish is being recorded -> callers that repeated it.
   absl::flat_hash_map<std::string, std::vector<Done>> in_flight_ ABSL_GUARDED_BY(mu_);
   std::string sweep_cursor_ ABSL_GUARDED_BY(mu_);
+  // Publishes whose commit is not answered yet.
+  size_t recording_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace sluice

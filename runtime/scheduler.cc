@@ -120,7 +120,17 @@ Scheduler::Due Scheduler::Take(const std::string& name, Entry& entry, absl::Time
   return Due{name, at, std::move(args)};
 }
 
+Scheduler::~Scheduler() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](size_t* submitting) { return *submitting == 0; }, &submitting_));
+}
+
 void Scheduler::Submit(Due due) {
+  {
+    absl::MutexLock lock(&mu_);
+    ++submitting_;
+  }
   std::vector<InvokeArgs> requests;
   requests.push_back(std::move(due.args));
   WriteBatch extra;
@@ -134,6 +144,7 @@ void Scheduler::Submit(Due due) {
                      {{"trigger", name}, {"error", ids.status().message()}});
         }
         absl::MutexLock lock(&mu_);
+        --submitting_;
         auto it = entries_.find(name);
         if (it == entries_.end()) return;
         it->second.firing = false;

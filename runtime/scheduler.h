@@ -29,6 +29,8 @@ namespace sluice {
 class Scheduler {
  public:
   Scheduler(Store* store, TriggerRegistry* triggers, InvocationService* invocations, Clock* clock);
+  // Waits for the fires being recorded to be answered.
+  ~Scheduler();
 
   // Start loads every schedule and its last fire time, and fires once for
   // missed times where the policy says so. Call once, after the invocation
@@ -80,6 +82,8 @@ class Scheduler {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // Fires submitted and not yet answered.
+  size_t submitting_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace sluice
