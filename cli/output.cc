@@ -42,14 +42,6 @@ void Field(absl::string_view label, absl::string_view value, std::string& out) {
   absl::StrAppend(&out, line, value, "\n");
 }
 
-// kPriorityNames spells the priorities, lowest first.
-constexpr std::pair<absl::string_view, v1::Priority> kPriorityNames[] = {
-    {"low", v1::PRIORITY_LOW},
-    {"normal", v1::PRIORITY_NORMAL},
-    {"high", v1::PRIORITY_HIGH},
-    {"critical", v1::PRIORITY_CRITICAL},
-};
-
 }  // namespace
 
 absl::Time ToAbslTime(const google::protobuf::Timestamp& time) {
@@ -65,18 +57,11 @@ std::string FormatRelative(absl::Time when, absl::Time now) {
 }
 
 std::string PriorityName(v1::Priority priority) {
-  for (const auto& [name, value] : kPriorityNames) {
-    if (value == priority) return std::string(name);
-  }
-  return "normal";
+  return std::string(PriorityNameOf(priority).value_or("normal"));
 }
 
 std::optional<v1::Priority> ParsePriorityName(absl::string_view name) {
-  const std::string lower = absl::AsciiStrToLower(name);
-  for (const auto& [spelling, value] : kPriorityNames) {
-    if (spelling == lower) return value;
-  }
-  return std::nullopt;
+  return PriorityFromName(absl::AsciiStrToLower(name));
 }
 
 std::string AttemptText(const v1::Invocation& invocation) {

@@ -17,7 +17,7 @@ namespace {
 constexpr size_t kScanPage = 1000;
 
 const char* KindName(const std::string& destination) {
-  return absl::StartsWith(destination, kTopicPrefix) ? "topic" : "grpc";
+  return DestinationKindOf(destination) == Destination::Kind::kTopic ? "topic" : "grpc";
 }
 
 // EventOf is the event a topic destination publishes: the record as JSON,

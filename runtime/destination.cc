@@ -63,11 +63,17 @@ absl::Status ValidateTopic(absl::string_view topic, absl::string_view field) {
   return absl::OkStatus();
 }
 
+Destination::Kind DestinationKindOf(absl::string_view destination) {
+  if (absl::StartsWith(destination, kTopicPrefix)) return Destination::Kind::kTopic;
+  if (absl::StartsWith(destination, kCallbackPrefix)) return Destination::Kind::kCallback;
+  return Destination::Kind::kFunction;
+}
+
 absl::StatusOr<Destination> ParseDestination(absl::string_view destination,
                                              absl::string_view field) {
   Destination parsed;
-  if (absl::StartsWith(destination, kTopicPrefix)) {
-    parsed.kind = Destination::Kind::kTopic;
+  parsed.kind = DestinationKindOf(destination);
+  if (parsed.kind == Destination::Kind::kTopic) {
     parsed.target = std::string(destination.substr(sizeof(kTopicPrefix) - 1));
     if (parsed.target.empty()) {
       return absl::InvalidArgumentError(
@@ -76,8 +82,7 @@ absl::StatusOr<Destination> ParseDestination(absl::string_view destination,
     if (absl::Status s = ValidateTopic(parsed.target, field); !s.ok()) return s;
     return parsed;
   }
-  if (absl::StartsWith(destination, kCallbackPrefix)) {
-    parsed.kind = Destination::Kind::kCallback;
+  if (parsed.kind == Destination::Kind::kCallback) {
     parsed.target = std::string(destination.substr(sizeof(kCallbackPrefix) - 1));
     absl::string_view host;
     absl::string_view port;

@@ -33,6 +33,10 @@ struct Destination {
   std::string target;
 };
 
+// DestinationKindOf tells what kind of destination `destination` (non-empty,
+// already parsed when its function was deployed) is, by its prefix alone.
+Destination::Kind DestinationKindOf(absl::string_view destination);
+
 // ParseDestination parses a non-empty destination. INVALID_ARGUMENT naming
 // `field` for a bad function name, an empty or bad topic, or a callback that
 // is not grpc://HOST:PORT (HOST a DNS name, IPv4 address or [IPv6] address;

@@ -728,9 +728,7 @@ void InvocationService::End(const std::string& id, Active& active, v1::Invocatio
     // it again with the timeline entry.
     active.record.set_state(state);
     const std::string& destination = DestinationOf(active.function->spec(), active.record);
-    absl::StatusOr<Destination> target =
-        destination.empty() ? absl::NotFoundError("none") : ParseDestination(destination, "");
-    if (target.ok() && target->kind != Destination::Kind::kFunction) {
+    if (!destination.empty() && DestinationKindOf(destination) != Destination::Kind::kFunction) {
       // Delivered from the outbox, written in the same commit as the end.
       internal::CallbackDelivery delivery;
       delivery.set_destination(destination);
@@ -748,7 +746,7 @@ void InvocationService::End(const std::string& id, Active& active, v1::Invocatio
           std::move(extra));
       return;
     }
-    if (target.ok()) {
+    if (!destination.empty()) {
       const absl::Time now = clock_->Now();
       child = NewDestinationInvocation(active.record, destination, NewInvocationId(now), now);
       // The chained invocation's span: in the parent's trace, linked to it.

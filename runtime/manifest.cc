@@ -517,7 +517,7 @@ absl::StatusOr<v1::Trigger> ParseTrigger(const YAML::Node& node, const std::stri
   absl::StatusOr<std::string> priority = text("priority", false);
   if (!priority.ok()) return priority.status();
   if (!priority->empty()) {
-    std::optional<v1::Priority> value = EnumFromName(kPriorityNames, *priority);
+    std::optional<v1::Priority> value = PriorityFromName(*priority);
     if (!value.has_value()) {
       return FieldError(
           path + ".priority",
@@ -746,6 +746,14 @@ std::optional<v1::Isolation> IsolationFromName(std::string_view name) {
 
 std::optional<std::string_view> IsolationNameOf(v1::Isolation isolation) {
   return NameOfEnum(kIsolationNames, isolation);
+}
+
+std::optional<v1::Priority> PriorityFromName(std::string_view name) {
+  return EnumFromName(kPriorityNames, name);
+}
+
+std::optional<std::string_view> PriorityNameOf(v1::Priority priority) {
+  return NameOfEnum(kPriorityNames, priority);
 }
 
 std::optional<v1::RetryOn> RetryOnFromName(std::string_view name) {

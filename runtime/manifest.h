@@ -62,6 +62,7 @@
 #include "absl/status/statusor.h"
 #include "sluice/v1/events.pb.h"
 #include "sluice/v1/functions.pb.h"
+#include "sluice/v1/invocations.pb.h"
 
 namespace sluice {
 
@@ -123,6 +124,15 @@ std::optional<v1::Isolation> IsolationFromName(std::string_view name);
 // IsolationNameOf is the inverse of IsolationFromName; nullopt for
 // ISOLATION_UNSPECIFIED and values this build does not know.
 std::optional<std::string_view> IsolationNameOf(v1::Isolation isolation);
+
+// PriorityFromName returns the priority that manifests and the command line
+// spell `name`: "low", "normal", "high" or "critical". nullopt for anything
+// else.
+std::optional<v1::Priority> PriorityFromName(std::string_view name);
+
+// PriorityNameOf is the inverse of PriorityFromName; nullopt for
+// PRIORITY_UNSPECIFIED and values this build does not know.
+std::optional<std::string_view> PriorityNameOf(v1::Priority priority);
 
 // kRetryOnChoices lists the spellings of retry outcomes, for messages.
 inline constexpr char kRetryOnChoices[] = "function-error, crash, timeout or lease-lost";
