@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "monitoring/buckets.h"
 #include "prometheus/counter.h"
@@ -64,7 +64,8 @@ struct WorkerProbe::Families {
   prometheus::Family<prometheus::Counter>& crashes;
   prometheus::Family<prometheus::Gauge>& workers;
   absl::Mutex mu;
-  absl::flat_hash_map<std::string, PerFunction> functions ABSL_GUARDED_BY(mu);
+  // A node map: For hands out references that later inserts must not move.
+  absl::node_hash_map<std::string, PerFunction> functions ABSL_GUARDED_BY(mu);
 };
 
 WorkerProbe::WorkerProbe(prometheus::Registry& registry)
