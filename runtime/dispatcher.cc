@@ -106,15 +106,16 @@ absl::Status Dispatcher::Submit(const std::string& function, const QueueLimits& 
   return absl::OkStatus();
 }
 
-bool Dispatcher::RunInline(const std::string& function, const QueueLimits& limits, Task& task) {
+bool Dispatcher::RunInline(const std::string& function, const QueueLimits& limits, Task& task,
+                           bool alone) {
   const absl::Time now = clock_->Now();
   {
     absl::MutexLock lock(&mu_);
     if (!Accepting()) return false;
     Queue& q = queues_[function];
     q.limits = limits;
-    if (q.size > 0 || q.reserved > 0 || q.running >= limits.concurrency || !q.run_time.sampled ||
-        q.run_time.average >= kInlineRunTime) {
+    if (q.size > 0 || q.reserved > 0 || q.running >= limits.concurrency ||
+        (alone && q.running > 0) || !q.run_time.sampled || q.run_time.average >= kInlineRunTime) {
       return false;
     }
     ++q.running;

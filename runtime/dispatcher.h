@@ -105,8 +105,12 @@ class Dispatcher {
   // time. Returns false, leaving `task` intact (the caller then submits it),
   // otherwise, and after Close or Shutdown. It saves the hand-off to a
   // dispatcher thread and back; a function's first task always goes
-  // through the queue, which measures it.
-  bool RunInline(const std::string& function, const QueueLimits& limits, Task& task);
+  // through the queue, which measures it. With `alone`, it runs inline only
+  // while no other task of the function runs: for tasks that leave the
+  // calling thread idle while they wait on another process, so that under
+  // load they go to dispatcher threads and the caller's thread stays free.
+  bool RunInline(const std::string& function, const QueueLimits& limits, Task& task,
+                 bool alone = false);
   // SubmitUnbounded queues `task` past the function's and the total bound
   // (used to recover work that was acknowledged before a restart). After
   // Close or Shutdown the task is dropped instead.

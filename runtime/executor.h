@@ -82,6 +82,12 @@ class Executor {
   // (RunInline on a gateway thread) ask it first.
   virtual bool Warm() { return true; }
 
+  // InProcess tells whether Execute runs the function on the calling thread
+  // itself, waiting on no other process. Such a quick attempt holds a
+  // caller's thread only for its own run time; an attempt on a worker
+  // process holds it, idle, for a round trip to another process.
+  virtual bool InProcess() const { return false; }
+
   // Maintain does periodic housekeeping (stopping idle workers, keeping
   // warm ones). Called about once a second; may block briefly.
   virtual void Maintain(absl::Time /*now*/) {}

@@ -218,9 +218,13 @@ std::shared_ptr<SyncCall> InvocationService::InvokeSync(
   // A function known to be quick runs on the caller's thread when it has
   // a free slot and a warm worker (a cold start would hold the caller's
   // thread for the length of a process start): no hand-off to a dispatcher
-  // thread and back.
+  // thread and back. One on a worker process runs there only when it is
+  // the function's only attempt running: the caller's thread (one of the
+  // few that serve the network) would wait idle for the worker, and under
+  // load the hand-off costs less than the stalled connection.
   if (absl::StatusOr<std::shared_ptr<Executor>> executor = registry_->ExecutorFor(*state->function);
-      executor.ok() && (*executor)->Warm() && dispatcher_->RunInline(name, limits, task)) {
+      executor.ok() && (*executor)->Warm() &&
+      dispatcher_->RunInline(name, limits, task, !(*executor)->InProcess())) {
     return state;
   }
   absl::Status submitted = dispatcher_->Submit(name, limits, std::move(task));

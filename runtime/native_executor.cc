@@ -74,6 +74,8 @@ class NativeExecutor final : public Executor {
   NativeExecutor(void* handle, sluice_function_fn fn) : handle_(handle), fn_(fn) {}
   ~NativeExecutor() override { dlclose(handle_); }
 
+  bool InProcess() const override { return true; }
+
   ExecutionResult Execute(const ExecutionRequest& request) override {
     std::vector<sluice_metadata_entry> metadata;
     metadata.reserve(request.metadata.size());

@@ -584,6 +584,26 @@ TEST_F(DispatcherTest, RunInlineNeverPassesWaitingWorkOrExceedsConcurrency) {
   EXPECT_TRUE(static_cast<bool>(closed.run)) << "a refused task is left intact";
 }
 
+TEST_F(DispatcherTest, RunInlineAloneWaitsForTheFunctionsOtherTasks) {
+  ManualClock clock;
+  Dispatcher dispatcher(2, &probe_, &clock);
+  std::atomic<int> runs{0};
+  Measure(dispatcher, "f", {4, 100});
+  Gate gate;
+  Block(dispatcher, "f", gate);  // one of four slots is taken
+  Task alone = QuickTask(runs);
+  EXPECT_FALSE(dispatcher.RunInline("f", {4, 100}, alone, /*alone=*/true))
+      << "another task of the function runs";
+  EXPECT_TRUE(static_cast<bool>(alone.run)) << "a refused task is left intact";
+  Task shared = QuickTask(runs);
+  EXPECT_TRUE(dispatcher.RunInline("f", {4, 100}, shared)) << "a free slot is enough without alone";
+  EXPECT_EQ(runs.load(), 1);
+  gate.Open();
+  ASSERT_TRUE(dispatcher.AwaitIdle(absl::Now() + absl::Seconds(30)));
+  EXPECT_TRUE(dispatcher.RunInline("f", {4, 100}, alone, /*alone=*/true)) << "nothing else runs";
+  EXPECT_EQ(runs.load(), 2);
+}
+
 TEST_F(DispatcherTest, RunInlineLeavesSlowFunctionsToTheQueue) {
   ManualClock clock;
   Dispatcher dispatcher(2, &probe_, &clock);
