@@ -13,7 +13,10 @@ namespace sluice {
 GroupCommitter::GroupCommitter(Store* store) : GroupCommitter(store, nullptr) {}
 
 GroupCommitter::GroupCommitter(Store* store, StoreProbe* probe)
-    : store_(store), probe_(probe), thread_([this] { Run(); }) {}
+    : store_(store),
+      probe_(probe),
+      callback_thread_([this] { RunCallbacks(); }),
+      thread_([this] { Run(); }) {}
 
 GroupCommitter::~GroupCommitter() {
   {
@@ -21,6 +24,7 @@ GroupCommitter::~GroupCommitter() {
     stopping_ = true;
   }
   thread_.join();
+  callback_thread_.join();
 }
 
 void GroupCommitter::Submit(WriteBatch batch, absl::AnyInvocable<void(absl::Status)> done) {
@@ -43,7 +47,7 @@ void GroupCommitter::Run() {
   last_sync_ = absl::Now();
   for (;;) {
     std::vector<Pending> round;
-    bool stopping = false;
+    bool ending = false;
     {
       absl::MutexLock lock(&mu_);
       if (unsynced_) {
@@ -53,12 +57,22 @@ void GroupCommitter::Run() {
       } else {
         mu_.Await(absl::Condition(this, &GroupCommitter::HasWorkOrStopping));
       }
+      if (!pending_.empty()) {
+        // The round is taken once the callbacks have room for it: the
+        // longer it waits, the more it merges.
+        mu_.Await(absl::Condition(this, &GroupCommitter::CallbacksHaveRoom));
+      }
       round.swap(pending_);
-      stopping = stopping_;
+      // Stopping, and every callback ran: none can submit more.
+      ending = round.empty() && HasWorkOrStopping();
     }
     if (round.empty()) {
       if (unsynced_) SyncNow();
-      if (stopping) return;  // everything is committed and synced
+      if (ending) {
+        absl::MutexLock lock(&mu_);
+        commit_thread_ended_ = true;
+        return;
+      }
       continue;
     }
     WriteBatch merged;
@@ -85,7 +99,26 @@ void GroupCommitter::Run() {
     } else if (merged.sync() && unsynced_) {
       SyncNow();  // an empty batch that asks for a sync (a barrier)
     }
-    for (Pending& pending : round) std::move(pending.done)(status);
+    absl::MutexLock lock(&mu_);
+    committed_.push_back(Committed{std::move(round), std::move(status)});
+  }
+}
+
+void GroupCommitter::RunCallbacks() {
+  for (;;) {
+    Committed next;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &GroupCommitter::HasCallbacksOrEnded));
+      if (committed_.empty()) return;  // the commit thread ended
+      next = std::move(committed_.front());
+      committed_.pop_front();
+      running_callbacks_ = true;
+    }
+    for (Pending& pending : next.round) std::move(pending.done)(next.status);
+    next.round.clear();  // destroy the batches and callbacks outside the lock
+    absl::MutexLock lock(&mu_);
+    running_callbacks_ = false;
   }
 }
 

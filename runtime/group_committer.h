@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <thread>
 #include <vector>
 
@@ -26,6 +27,13 @@ class StoreProbe;
 // batch of a round gets that commit's status, so one failed commit (for
 // example one malformed write) fails every batch merged with it.
 //
+// The batches' callbacks run on a second thread, the callback thread, one
+// round after another in submission order, while the commit thread goes on
+// with the next round: a round's sync overlaps the previous round's
+// callbacks (in a busy server, answering the callers of the round). At most
+// kMaxRoundsAwaitingCallbacks committed rounds wait for their callbacks; the
+// commit thread waits for the callback thread beyond that.
+//
 // A round is synced to disk when any of its batches asks for it
 // (WriteBatch::sync, the default), or when writes committed without a sync
 // have waited kMaxSyncDelay; when the queue runs dry with such writes
@@ -44,30 +52,34 @@ class StoreProbe;
 class GroupCommitter {
  public:
   static constexpr absl::Duration kMaxSyncDelay = absl::Milliseconds(100);
+  static constexpr size_t kMaxRoundsAwaitingCallbacks = 1;
 
   explicit GroupCommitter(Store* store);
   // As above, and reports every Store::Commit (its duration and how many
   // batches it merged) to `probe`, which may be null.
   GroupCommitter(Store* store, StoreProbe* probe);
-  // ~GroupCommitter commits every batch submitted before it began, runs their
-  // callbacks, and joins the commit thread. Submitting concurrently with the
-  // destructor is not allowed.
+  // ~GroupCommitter commits every batch submitted before it began (and any
+  // that their callbacks submit), runs their callbacks, and joins both
+  // threads. Submitting concurrently with the destructor from other threads
+  // is not allowed.
   ~GroupCommitter();
 
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
   // Submit queues `batch` and returns at once, without waiting for I/O.
-  // `done` is called exactly once, on the commit thread and with no lock
+  // `done` is called exactly once, on the callback thread and with no lock
   // held, with OK once the batch is committed (durable as batch.sync()
-  // asks, see Store::Commit) or with the commit's error. It
-  // should be quick, as the next round waits for it; it may call Submit but
-  // must not call CommitAndWait.
+  // asks, see Store::Commit) or with the commit's error. Callbacks run in
+  // submission order, each after every earlier batch's. `done` should be
+  // quick, as later callbacks wait for it; it may call Submit but must not
+  // call CommitAndWait.
   void Submit(WriteBatch batch, absl::AnyInvocable<void(absl::Status)> done);
 
-  // CommitAndWait submits `batch` and blocks until it is committed; it
-  // returns the commit's status. Must not be called on the commit thread
-  // (that is, from a `done` callback).
+  // CommitAndWait submits `batch` and blocks until it is committed and the
+  // callbacks of every batch submitted before it ran; it returns the
+  // commit's status. Must not be called on the callback thread (that is,
+  // from a `done` callback).
   absl::Status CommitAndWait(WriteBatch batch);
 
   // commits returns how many times Store::Commit has been called.
@@ -80,14 +92,28 @@ class GroupCommitter {
     WriteBatch batch;
     absl::AnyInvocable<void(absl::Status)> done;
   };
+  // A committed round whose callbacks have not run yet.
+  struct Committed {
+    std::vector<Pending> round;
+    absl::Status status;
+  };
 
   // Run is the commit thread: one round per wake-up, until stopping_ and
-  // nothing is pending.
+  // nothing is pending, committed or running its callbacks.
   void Run();
+  // RunCallbacks is the callback thread: runs committed rounds' callbacks
+  // until the commit thread has ended and none are left.
+  void RunCallbacks();
   // SyncNow syncs what was committed without a sync (Store::Sync).
   void SyncNow();
   bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !pending_.empty() || stopping_;
+    return !pending_.empty() || (stopping_ && committed_.empty() && !running_callbacks_);
+  }
+  bool CallbacksHaveRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return committed_.size() < kMaxRoundsAwaitingCallbacks;
+  }
+  bool HasCallbacksOrEnded() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !committed_.empty() || commit_thread_ended_;
   }
 
   // Constant after construction.
@@ -104,10 +130,17 @@ class GroupCommitter {
   absl::Mutex mu_;
   // Batches submitted and not yet taken by a round, in submission order.
   std::vector<Pending> pending_ ABSL_GUARDED_BY(mu_);
+  // Committed rounds waiting for the callback thread, oldest first.
+  std::deque<Committed> committed_ ABSL_GUARDED_BY(mu_);
+  // The callback thread is running a round it took from committed_.
+  bool running_callbacks_ ABSL_GUARDED_BY(mu_) = false;
   // Set by the destructor.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Set when the commit thread returns; the callback thread then ends too.
+  bool commit_thread_ended_ ABSL_GUARDED_BY(mu_) = false;
 
-  // Last member: started once everything above is initialized.
+  // Last members: started once everything above is initialized.
+  std::thread callback_thread_;
   std::thread thread_;
 };
 

@@ -135,7 +135,7 @@ void Scheduler::Submit(Due due) {
   requests.push_back(std::move(due.args));
   WriteBatch extra;
   extra.PutEntry(Table::kSchedules, due.name, EncodeTime(due.at));
-  // The callback runs on this thread (a refusal) or the commit thread.
+  // The callback runs on this thread (a refusal) or the commit callback thread.
   invocations_->InvokeAll(
       std::move(requests), std::move(extra),
       [this, name = due.name, at = due.at](absl::StatusOr<std::vector<std::string>> ids) {

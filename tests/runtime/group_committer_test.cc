@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -77,6 +78,34 @@ class GatedStore : public testing::ForwardingStore {
   absl::Mutex mu_;
   bool gate_open_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<size_t> commit_sizes_ ABSL_GUARDED_BY(mu_);
+};
+
+// CountedStore forwards to another Store and lets a test wait for a number
+// of commits. Thread-safe.
+class CountedStore : public testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+
+  absl::Status Commit(const WriteBatch& batch) override {
+    absl::Status status = inner()->Commit(batch);
+    absl::MutexLock lock(&mu_);
+    ++commits_;
+    return status;
+  }
+
+  // WaitForCommits returns whether `count` commits returned before kDeadline.
+  bool WaitForCommits(int count) {
+    absl::MutexLock lock(&mu_);
+    awaited_ = count;
+    return mu_.AwaitWithTimeout(absl::Condition(this, &CountedStore::Reached), kDeadline);
+  }
+
+ private:
+  bool Reached() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return commits_ >= awaited_; }
+
+  absl::Mutex mu_;
+  int commits_ ABSL_GUARDED_BY(mu_) = 0;
+  int awaited_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Outcomes collects the statuses passed to `done` callbacks. Thread-safe.
@@ -407,6 +436,29 @@ TEST(GroupCommitterTest, DoneMaySubmitMore) {
   ASSERT_TRUE(outcomes.WaitFor(1));
   EXPECT_TRUE(outcomes.statuses()[1].ok());
   EXPECT_TRUE(store->GetInvocation(InvocationId(1)).ok());
+}
+
+TEST(GroupCommitterTest, CallbacksRunInOrderWhileLaterRoundsCommit) {
+  std::unique_ptr<Store> store = NewMemoryStore();
+  CountedStore counted(store.get());
+  Outcomes outcomes;
+  GroupCommitter committer(&counted);
+  absl::Notification in_callback;
+  absl::Notification release;
+  committer.Submit(BatchFor(0), [&](absl::Status status) {
+    EXPECT_TRUE(status.ok()) << status;
+    in_callback.Notify();
+    ASSERT_TRUE(release.WaitForNotificationWithTimeout(kDeadline));
+  });
+  ASSERT_TRUE(in_callback.WaitForNotificationWithTimeout(kDeadline));
+  // Batch 0's callback holds the callback thread; batch 1 still commits.
+  committer.Submit(BatchFor(1), outcomes.Callback(1));
+  ASSERT_TRUE(counted.WaitForCommits(2)) << "a held callback held up a commit";
+  EXPECT_TRUE(store->GetInvocation(InvocationId(1)).ok()) << "a held callback held up a commit";
+  EXPECT_EQ(outcomes.count(), 0) << "a callback ran before an earlier batch's";
+  release.Notify();
+  ASSERT_TRUE(outcomes.WaitFor(1));
+  EXPECT_TRUE(outcomes.statuses()[1].ok());
 }
 
 TEST(GroupCommitterTest, EmptyBatchSucceedsWithoutCommitting) {
