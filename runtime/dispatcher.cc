@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/retry_info.h"
+#include "runtime/thread_util.h"
 
 namespace sluice {
 
@@ -27,7 +28,13 @@ Dispatcher::Dispatcher(const DispatcherOptions& options, InvocationProbe* probe,
     : options_(options), probe_(probe), clock_(clock) {
   const int threads = std::max(options.threads, 1);
   threads_.reserve(threads);
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] {
+      NameThisThread("sluice-exec");
+      if (options_.nice > 0) LowerThisThreadsPriority(options_.nice);
+      Loop();
+    });
+  }
 }
 
 Dispatcher::Dispatcher(int threads, InvocationProbe* probe, Clock* clock)

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "monitoring/store_probe.h"
+#include "runtime/thread_util.h"
 
 namespace sluice {
 
@@ -15,8 +16,14 @@ GroupCommitter::GroupCommitter(Store* store) : GroupCommitter(store, nullptr) {}
 GroupCommitter::GroupCommitter(Store* store, StoreProbe* probe)
     : store_(store),
       probe_(probe),
-      callback_thread_([this] { RunCallbacks(); }),
-      thread_([this] { Run(); }) {}
+      callback_thread_([this] {
+        NameThisThread("sluice-commitcb");
+        RunCallbacks();
+      }),
+      thread_([this] {
+        NameThisThread("sluice-commit");
+        Run();
+      }) {}
 
 GroupCommitter::~GroupCommitter() {
   {
