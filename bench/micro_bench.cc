@@ -44,7 +44,7 @@ internal::WorkRequest Work(size_t payload_bytes) {
   return work;
 }
 
-// Frame round trip: WriteFrame on one end of a socketpair, ReadFrame on the
+// Frame round trip: WriteFrame on one end of a socketpair, FrameReader on the
 // other, as the executor and a native worker exchange them.
 void BM_FrameRoundTrip(benchmark::State& state) {
   int fds[2];
@@ -54,8 +54,9 @@ void BM_FrameRoundTrip(benchmark::State& state) {
   }
   const internal::WorkRequest work = Work(static_cast<size_t>(state.range(0)));
   internal::WorkRequest read;
+  FrameReader reader(fds[1]);
   for (auto _ : state) {
-    if (!WriteFrame(fds[0], work).ok() || !ReadFrame(fds[1], read).ok()) {
+    if (!WriteFrame(fds[0], work).ok() || !reader.Read(read).ok()) {
       state.SkipWithError("frame failed");
       break;
     }

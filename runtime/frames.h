@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -19,12 +20,30 @@ inline constexpr uint32_t kMaxFrameBytes = 64 * 1024 * 1024;
 // when the peer is gone (EPIPE, reset); never raises SIGPIPE.
 absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message);
 
-// ReadFrame reads one frame from `fd` into `message`. It waits at most until
-// `deadline` (DEADLINE_EXCEEDED) and gives up when `stop()` turns true
-// (CANCELLED; polled every few milliseconds, may be empty). UNAVAILABLE at
-// end of stream, DATA_LOSS for an oversized or unparsable frame.
-absl::Status ReadFrame(int fd, google::protobuf::MessageLite& message,
-                       absl::Time deadline = absl::InfiniteFuture(),
-                       const std::function<bool()>& stop = nullptr);
+// FrameReader reads frames from one stream socket. It keeps what it read
+// past a frame for the next one, so that a frame that arrived whole costs
+// one wait and one read. Every read of a socket must go through its one
+// FrameReader. Not thread-safe.
+class FrameReader {
+ public:
+  explicit FrameReader(int fd) : fd_(fd) {}
+
+  // Read reads the next frame into `message`. It waits at most until
+  // `deadline` (DEADLINE_EXCEEDED) and gives up when `stop()` turns true
+  // (CANCELLED; polled every few milliseconds, may be empty). UNAVAILABLE
+  // at end of stream, DATA_LOSS for an oversized or unparsable frame.
+  absl::Status Read(google::protobuf::MessageLite& message,
+                    absl::Time deadline = absl::InfiniteFuture(),
+                    const std::function<bool()>& stop = nullptr);
+
+ private:
+  // Fill reads until at least `need` bytes are buffered.
+  absl::Status Fill(size_t need, absl::Time deadline, const std::function<bool()>& stop);
+
+  const int fd_;
+  std::vector<char> buffer_;
+  size_t begin_ = 0;  // the first byte not yet consumed
+  size_t end_ = 0;    // one past the last byte read
+};
 
 }  // namespace sluice

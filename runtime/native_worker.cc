@@ -21,9 +21,10 @@ int RunWorkerProcess(int fd, const std::string& artifact, const std::string& ent
   ready.set_ok(executor.ok());
   if (!executor.ok()) ready.set_error(std::string(executor.status().message()));
   if (!WriteFrame(fd, ready).ok() || !executor.ok()) return executor.ok() ? 1 : 2;
+  FrameReader reader(fd);
   while (true) {
     internal::WorkRequest work;
-    absl::Status read = ReadFrame(fd, work);
+    absl::Status read = reader.Read(work);
     if (absl::IsUnavailable(read)) return 0;  // the executor closed the stream
     if (!read.ok()) return 3;
     ExecutionRequest request;
@@ -83,6 +84,7 @@ absl::StatusOr<std::unique_ptr<NativeWorker>> NativeWorker::Start(NativeWorkerOp
   }
   worker->process_ = *std::move(process);
   worker->socket_ = fds[0];
+  worker->reader_ = std::make_unique<FrameReader>(fds[0]);
   NativeWorker* self = worker.get();
   worker->pump_ =
       std::make_unique<OutputPump>(worker->process_->stdout_fd(), worker->process_->stderr_fd(),
@@ -103,7 +105,7 @@ absl::StatusOr<std::unique_ptr<NativeWorker>> NativeWorker::Start(NativeWorkerOp
                                    });
 
   internal::WorkerReady ready;
-  absl::Status read = ReadFrame(worker->socket_, ready, absl::Now() + o.init_timeout);
+  absl::Status read = worker->reader_->Read(ready, absl::Now() + o.init_timeout);
   if (absl::IsDeadlineExceeded(read)) {
     worker->Died();
     return absl::DeadlineExceededError(absl::StrCat("the worker did not load the function within ",
@@ -166,8 +168,8 @@ ExecutionResult NativeWorker::Run(const ExecutionRequest& request) {
   internal::WorkerMessage frame;
   while (status.ok()) {
     frame.Clear();
-    status = ReadFrame(socket_, frame, request.deadline,
-                       [&request] { return request.cancel->cancelled(); });
+    status =
+        reader_->Read(frame, request.deadline, [&request] { return request.cancel->cancelled(); });
     if (!status.ok()) break;
     if (frame.has_response()) {
       response = std::move(*frame.mutable_response());

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "runtime/frames.h"
 #include "runtime/log_sink.h"
 #include "runtime/output_pump.h"
 #include "runtime/subprocess.h"
@@ -71,6 +72,7 @@ class NativeWorker final : public Worker {
   const NativeWorkerOptions options_;
   std::unique_ptr<Subprocess> process_;
   int socket_ = -1;
+  std::unique_ptr<FrameReader> reader_;  // of socket_
   bool reusable_ = true;
   absl::Mutex mu_;
   // The invocation whose output the pump is tagging now.
