@@ -1,10 +1,9 @@
 #include "runtime/ids.h"
 
 #include <cstdint>
+#include <string>
 
 #include "absl/random/random.h"
-#include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
 
 namespace sluice {
 namespace {
@@ -13,18 +12,28 @@ constexpr char kPrefix[] = "inv_";
 constexpr size_t kPrefixLen = sizeof(kPrefix) - 1;
 constexpr size_t kIdLen = kPrefixLen + 12 + 16;
 
+// PutHex writes the low `digits` hex digits of `value`, lower case, most
+// significant first, to out[0..digits).
+void PutHex(uint64_t value, size_t digits, char* out) {
+  constexpr char kDigits[] = "0123456789abcdef";
+  for (size_t i = digits; i > 0; --i) {
+    out[i - 1] = kDigits[value & 0xf];
+    value >>= 4;
+  }
+}
+
 }  // namespace
 
 std::string NewInvocationId(absl::Time now) {
-  static absl::Mutex mu(absl::kConstInit);
-  static absl::BitGen* gen ABSL_GUARDED_BY(mu) = new absl::BitGen();
-  uint64_t random;
-  {
-    absl::MutexLock lock(&mu);
-    random = absl::Uniform<uint64_t>(*gen);
-  }
+  // One generator per thread: no lock is shared between callers.
+  thread_local absl::BitGen gen;
+  const uint64_t random = absl::Uniform<uint64_t>(gen);
   const uint64_t ms = static_cast<uint64_t>(absl::ToUnixMillis(now)) & 0xffffffffffffULL;
-  return absl::StrFormat("%s%012x%016x", kPrefix, ms, random);
+  std::string id(kIdLen, '0');
+  id.replace(0, kPrefixLen, kPrefix);
+  PutHex(ms, 12, &id[kPrefixLen]);
+  PutHex(random, 16, &id[kPrefixLen + 12]);
+  return id;
 }
 
 bool IsWellFormedInvocationId(const std::string& id) {

@@ -1,4 +1,5 @@
 # Tests of sluice_runtime. Included from tests/runtime/CMakeLists.txt.
+sluice_test(ids_test ${CMAKE_CURRENT_LIST_DIR}/ids_test.cc sluice_runtime)
 sluice_test(dispatcher_test ${CMAKE_CURRENT_LIST_DIR}/dispatcher_test.cc sluice_runtime
   sluice_test_support)
 sluice_test(function_registry_test ${CMAKE_CURRENT_LIST_DIR}/function_registry_test.cc
