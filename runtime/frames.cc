@@ -17,6 +17,8 @@ namespace {
 constexpr absl::Duration kStopPollInterval = absl::Milliseconds(5);
 // Room made for each read: a small frame and the start of the next.
 constexpr size_t kReadChunk = 64 * 1024;
+// Room kept once a frame is consumed; a larger frame's room is given back.
+constexpr size_t kMaxKeptBytes = 1024 * 1024;
 
 absl::Status WriteAll(int fd, const char* data, size_t size) {
   while (size > 0) {
@@ -61,7 +63,7 @@ absl::Status FrameReader::Read(google::protobuf::MessageLite& message, absl::Tim
   begin_ += 4 + size_t{size};
   if (begin_ == end_) {
     begin_ = end_ = 0;
-    if (buffer_.size() > kReadChunk) {  // a large frame's room is not kept
+    if (buffer_.size() > kMaxKeptBytes) {  // a large frame's room is not kept
       buffer_.resize(kReadChunk);
       buffer_.shrink_to_fit();
     }
