@@ -185,7 +185,19 @@ def run_acks(build, sluice, function, payload, concurrency, duration, warmup):
     acks = metric_sum(metrics, *ACKS) - acks_before
     syncs = metric_sum(metrics, fsyncs, {}) - syncs_before
     report["acks_per_fsync"] = acks / syncs if syncs else float("nan")
+    wait_idle(metrics)
     return report
+
+
+def wait_idle(metrics):
+    """Waits until Sluice has run everything it acknowledged, so that its
+    background work does not share the machine with the next baseline round."""
+    deadline = time.time() + 600
+    while (metric_sum(metrics, "sluice_queue_depth", {}) > 0 or
+           metric_sum(metrics, "sluice_invocations_in_flight", {}) > 0):
+        if time.time() > deadline:
+            die("the queue did not drain after an acknowledgement round")
+        time.sleep(0.01)
 
 
 def run_e2e(build, sluice, function, payload, concurrency, duration):
