@@ -99,12 +99,6 @@ int RunExpanded(int argc, const char* const argv[], Console& console, const Serv
                    "Threads that run invocations")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  serve_command
-      ->add_option("--executor-nice", server_options.executor_nice,
-                   "Added to the nice value of executor threads and function processes "
-                   "(0..19): calls are answered before functions run when the CPU is short")
-      ->check(CLI::Range(0, 19))
-      ->capture_default_str();
   serve_command->add_option("--ready-file", server_options.ready_file,
                             "Write {\"grpc_port\": P, \"metrics_port\": M} here once serving");
   OnePerFlag(serve_command->add_option("-f,--manifest", server_options.manifests,

@@ -254,7 +254,6 @@ absl::Status RunServer(const ServerOptions& given) {
       .worker_binary = SelfExecutable(),
       .functions_dir = options.data_dir + "/functions",
       .cgroup_root = cgroup_root,
-      .nice = options.executor_nice,
       .max_payload_bytes = options.max_payload_bytes,
       .logs = &logs,
       .pool_events = [&pool_events](const std::string& f) { return pool_events.For(f); },
@@ -282,7 +281,6 @@ absl::Status RunServer(const ServerOptions& given) {
   WatchHub watchers;
   TimerQueue timers;
   Dispatcher dispatcher(DispatcherOptions{.threads = options.executor_threads,
-                                          .nice = options.executor_nice,
                                           .max_queued_total = options.max_queued_total},
                         &probe, clock);
   InvocationService invocations({.max_payload_bytes = options.max_payload_bytes, .tracer = &tracer},

@@ -26,10 +26,6 @@ struct ServerOptions {
   size_t max_artifact_bytes = 64 * 1024 * 1024;
   // Threads that run invocations; bounds how many run at once in total.
   int executor_threads = 64;
-  // Added to the nice value of those threads and of function processes
-  // (0..19): when the CPU is short, answering calls (acknowledgements,
-  // status, health checks) goes before running functions. 0: alike.
-  int executor_nice = 0;
   // When set, written once serving with {"grpc_port": P, "metrics_port": M}
   // (written to a temporary name, then renamed).
   std::string ready_file;

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/retry_info.h"
-#include "runtime/thread_util.h"
+#include "runtime/thread_name.h"
 
 namespace sluice {
 
@@ -31,7 +31,6 @@ Dispatcher::Dispatcher(const DispatcherOptions& options, InvocationProbe* probe,
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this] {
       NameThisThread("sluice-exec");
-      if (options_.nice > 0) LowerThisThreadsPriority(options_.nice);
       Loop();
     });
   }

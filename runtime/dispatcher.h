@@ -47,10 +47,6 @@ struct Task {
 struct DispatcherOptions {
   // Threads that run tasks (at least 1).
   int threads = 1;
-  // Added to the nice value of each of those threads (0..19): tasks then
-  // yield the CPU to the rest of the process (the gateway answering calls,
-  // the commit threads) when both want it.
-  int nice = 0;
   // Tasks waiting across all functions (reservations included) beyond which
   // Reserve refuses, whatever the functions' own bounds.
   size_t max_queued_total = 100000;

@@ -26,9 +26,8 @@ std::vector<std::string> EnvOf(const v1::FunctionSpec& spec) {
   return env;
 }
 
-ProcessLimits LimitsOf(const v1::FunctionSpec& spec, int nice) {
+ProcessLimits LimitsOf(const v1::FunctionSpec& spec) {
   ProcessLimits limits;
-  limits.nice = nice;
   limits.memory_bytes = uint64_t{spec.memory_mb()} << 20;
   limits.open_files = spec.max_open_files();
   return limits;
@@ -98,7 +97,7 @@ class RuntimeExecutorFactory final : public ExecutorFactory {
       exec.program = dir + "/bootstrap";
       exec.working_dir = dir;
       exec.env = EnvOf(spec);
-      exec.limits = LimitsOf(spec, options_.nice);
+      exec.limits = LimitsOf(spec);
       exec.limits.cpu_seconds =
           static_cast<uint64_t>(absl::ToInt64Seconds(TimeoutOf(spec) + absl::Seconds(1))) + 1;
       exec.max_output_bytes = options_.max_payload_bytes;
@@ -115,7 +114,7 @@ class RuntimeExecutorFactory final : public ExecutorFactory {
     lambda.function_version = function.version();
     lambda.memory_mb = spec.memory_mb();
     lambda.env = EnvOf(spec);
-    lambda.limits = LimitsOf(spec, options_.nice);
+    lambda.limits = LimitsOf(spec);
     lambda.max_payload_bytes = options_.max_payload_bytes;
     lambda.init_timeout = kInitTimeout;
     lambda.logs = options_.logs;
@@ -148,7 +147,7 @@ class RuntimeExecutorFactory final : public ExecutorFactory {
     worker.function_name = spec.name();
     worker.working_dir = dir;
     worker.env = EnvOf(spec);
-    worker.limits = LimitsOf(spec, options_.nice);
+    worker.limits = LimitsOf(spec);
     worker.cgroup_root = options_.cgroup_root;
     worker.init_timeout = kInitTimeout;
     worker.logs = options_.logs;

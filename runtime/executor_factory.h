@@ -38,9 +38,6 @@ struct RuntimeExecutorOptions {
   std::string functions_dir;
   // cgroup v2 directory for per-worker memory limits; empty: rlimits only.
   std::string cgroup_root;
-  // Added to the server's nice value for every function process (see
-  // ProcessLimits::nice): 0..19.
-  int nice = 0;
   size_t max_payload_bytes = 6 * 1024 * 1024;
   // Receives what functions print; may be null.
   LogSink* logs = nullptr;

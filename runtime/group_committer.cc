@@ -7,7 +7,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "monitoring/store_probe.h"
-#include "runtime/thread_util.h"
+#include "runtime/thread_name.h"
 
 namespace sluice {
 

@@ -146,7 +146,6 @@ struct ChildPlan {
   rlim_t memory_bytes;  // 0: none
   rlim_t cpu_seconds;   // 0: none
   rlim_t open_files;    // 0: leave as inherited
-  int nice;             // the child's nice value when > 0 (the server's plus limits.nice)
   int max_fd;           // for closing descriptors without close_range
 };
 
@@ -162,14 +161,6 @@ struct ChildPlan {
     left -= static_cast<size_t>(n);
   }
   _exit(127);
-}
-
-// ServerNice returns the nice value of the server's main thread (whose
-// thread id is the process id), the base that ProcessLimits::nice adds to.
-int ServerNice() {
-  errno = 0;
-  const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(getpid()));
-  return errno == 0 ? nice : 0;
 }
 
 // SetLimit lowers resource `which` to `value` (both soft and hard, the hard
@@ -239,10 +230,6 @@ bool SetLimit(int which, rlim_t value, rlim_t extra) {
   if (plan.cpu_seconds > 0 && !SetLimit(RLIMIT_CPU, plan.cpu_seconds, 1)) {
     ChildFail(moved, kStageLimits, errno);
   }
-  // The nice value is per thread on Linux: the child starts from the one of
-  // the thread that started it, so it is set outright. A hint only: a
-  // refusal (raising priority needs privilege) does not stop the start.
-  if (plan.nice > 0) (void)setpriority(PRIO_PROCESS, 0, plan.nice);
   if (kAddressSpaceLimits && plan.memory_bytes > 0 && !in_cgroup &&
       !SetLimit(RLIMIT_AS, plan.memory_bytes, 0)) {
     ChildFail(moved, kStageLimits, errno);
@@ -361,7 +348,6 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(const ProcessSpec&
                        static_cast<rlim_t>(spec.limits.memory_bytes),
                        static_cast<rlim_t>(spec.limits.cpu_seconds),
                        static_cast<rlim_t>(spec.limits.open_files),
-                       spec.limits.nice > 0 ? ServerNice() + spec.limits.nice : 0,
                        max_fd};
 
   // Block every signal across fork() so that no handler of the server runs

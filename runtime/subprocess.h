@@ -27,9 +27,6 @@ struct ProcessLimits {
   uint64_t cpu_seconds = 0;
   // RLIMIT_NOFILE.
   uint64_t open_files = 1024;
-  // CPU priority: the child's nice value is the server's plus this (0..19;
-  // Linux caps the sum at 19). Positive values yield the CPU to the server.
-  int nice = 0;
 };
 
 // ProcessSpec says what to start and how.

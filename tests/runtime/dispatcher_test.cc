@@ -1,12 +1,7 @@
 #include "runtime/dispatcher.h"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <map>
 #include <memory>
 #include <string>
@@ -607,31 +602,6 @@ TEST_F(DispatcherTest, RunInlineAloneWaitsForTheFunctionsOtherTasks) {
   ASSERT_TRUE(dispatcher.AwaitIdle(absl::Now() + absl::Seconds(30)));
   EXPECT_TRUE(dispatcher.RunInline("f", {4, 100}, alone, /*alone=*/true)) << "nothing else runs";
   EXPECT_EQ(runs.load(), 2);
-}
-
-TEST_F(DispatcherTest, ThreadsRunAtTheGivenNice) {
-  const auto thread_nice = [] {
-    errno = 0;
-    const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
-    return errno == 0 ? nice : -100;
-  };
-  const int ours = thread_nice();
-  ASSERT_NE(ours, -100);
-  ManualClock clock;
-  Dispatcher dispatcher(DispatcherOptions{.threads = 2, .nice = 4}, &probe_, &clock);
-  std::atomic<int> seen{-100};
-  absl::Notification ran;
-  ASSERT_TRUE(dispatcher
-                  .Submit("f", {1, 100},
-                          Task{[&] {
-                                 seen = thread_nice();
-                                 ran.Notify();
-                               },
-                               nullptr})
-                  .ok());
-  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  EXPECT_EQ(seen.load(), std::min(ours + 4, 19));
-  EXPECT_EQ(thread_nice(), ours) << "the caller's own thread is left alone";
 }
 
 TEST_F(DispatcherTest, RunInlineLeavesSlowFunctionsToTheQueue) {

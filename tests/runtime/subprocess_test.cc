@@ -3,13 +3,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -176,19 +174,6 @@ TEST(SubprocessTest, LeadsANewSessionAndProcessGroup) {
 
 TEST(SubprocessTest, SetsNoNewPrivs) {
   EXPECT_EQ(RunToEnd(Shell("exec grep NoNewPrivs /proc/self/status")).out, "NoNewPrivs:\t1\n");
-}
-
-TEST(SubprocessTest, LowersThePriorityByTheGivenNice) {
-  errno = 0;
-  const int ours = getpriority(PRIO_PROCESS, static_cast<id_t>(getpid()));
-  ASSERT_EQ(errno, 0);
-  ProcessSpec spec;
-  spec.argv = {"/usr/bin/nice"};  // prints its own nice value
-  spec.env = kPath;
-  spec.limits.nice = 3;
-  EXPECT_EQ(RunToEnd(spec).out, absl::StrCat(std::min(ours + 3, 19), "\n"));
-  spec.limits.nice = 0;
-  EXPECT_EQ(RunToEnd(spec).out, absl::StrCat(ours, "\n")) << "0 leaves it as inherited";
 }
 
 TEST(SubprocessTest, AppliesResourceLimits) {
