@@ -40,18 +40,24 @@ bool IsTerminal(v1::InvocationState state) {
 class InvokeReactor final : public grpc::ServerUnaryReactor {
  public:
   InvokeReactor(grpc::CallbackServerContext* context, const v1::InvokeRequest& request,
-                v1::InvokeResponse* response, InvocationService* invocations, const Tracer* tracer)
+                v1::InvokeResponse* response, InvocationService* invocations, const Tracer* tracer,
+                ReplyBatcher* replies)
       : context_(context),
         response_(response),
+        replies_(replies),
         span_(StartServerSpan(tracer, *context, "sluice.v1.Invocations/Invoke")) {
     const absl::Time deadline = context->deadline() == std::chrono::system_clock::time_point::max()
                                     ? absl::InfiniteFuture()
                                     : absl::FromChrono(context->deadline());
     InvokeArgs args = ArgsOf(request);
     args.trace = span_.context();
-    std::shared_ptr<SyncCall> call = invocations->InvokeSync(
-        std::move(args), deadline,
-        [this](absl::StatusOr<SyncResult> result) { Answer(std::move(result)); });
+    std::shared_ptr<SyncCall> call;
+    {
+      ReplyBatcher::HandlerScope scope;  // an answer made inline is sent inline
+      call = invocations->InvokeSync(
+          std::move(args), deadline,
+          [this](absl::StatusOr<SyncResult> result) { Answer(std::move(result)); });
+    }
     {
       absl::MutexLock lock(&mu_);
       call_ = std::move(call);
@@ -99,7 +105,7 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
   // Reply ends the server span and answers; called once (by Answer).
   void Reply(const grpc::Status& status) {
     EndServerSpan(span_, status);
-    Finish(status);
+    replies_->Reply([this, status] { Finish(status); });
   }
 
   void Unref() {
@@ -108,6 +114,7 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
 
   grpc::CallbackServerContext* const context_;
   v1::InvokeResponse* const response_;
+  ReplyBatcher* const replies_;
   std::atomic<int> refs_{2};  // the constructor and OnDone
   Span span_;                 // used by the constructor, then by Answer only
   absl::Mutex mu_;
@@ -221,7 +228,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Invocation> {
 grpc::ServerUnaryReactor* InvocationsService::Invoke(grpc::CallbackServerContext* context,
                                                      const v1::InvokeRequest* request,
                                                      v1::InvokeResponse* response) {
-  return new InvokeReactor(context, *request, response, invocations_, tracer_);
+  return new InvokeReactor(context, *request, response, invocations_, tracer_, &replies_);
 }
 
 grpc::ServerUnaryReactor* InvocationsService::InvokeAsync(grpc::CallbackServerContext* context,
@@ -233,19 +240,20 @@ grpc::ServerUnaryReactor* InvocationsService::InvokeAsync(grpc::CallbackServerCo
   auto invoke = [this, reactor, request, response, span] {
     InvokeArgs args = ArgsOf(*request);
     args.trace = span->context();
-    invocations_->InvokeAsync(std::move(args),
-                              [reactor, response, span](absl::StatusOr<AsyncAccepted> accepted) {
-                                if (accepted.ok()) {
-                                  response->set_invocation_id(accepted->invocation_id);
-                                  response->set_deduplicated(accepted->deduplicated);
-                                  span->SetAttribute("faas.invocation_id", accepted->invocation_id);
-                                }
-                                const grpc::Status status = ToGrpcStatus(accepted.status());
-                                EndServerSpan(*span, status);
-                                reactor->Finish(status);
-                              });
+    invocations_->InvokeAsync(
+        std::move(args), [this, reactor, response, span](absl::StatusOr<AsyncAccepted> accepted) {
+          if (accepted.ok()) {
+            response->set_invocation_id(accepted->invocation_id);
+            response->set_deduplicated(accepted->deduplicated);
+            span->SetAttribute("faas.invocation_id", accepted->invocation_id);
+          }
+          const grpc::Status status = ToGrpcStatus(accepted.status());
+          EndServerSpan(*span, status);
+          replies_.Reply([reactor, status] { reactor->Finish(status); });
+        });
   };
   if (request->idempotency_key().empty()) {
+    ReplyBatcher::HandlerScope scope;
     invoke();  // never blocks
     return reactor;
   }

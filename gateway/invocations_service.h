@@ -2,6 +2,7 @@
 #pragma once
 
 #include "gateway/invoke_status.h"
+#include "gateway/reply_batcher.h"
 #include "gateway/work_pool.h"
 #include "runtime/invocation_service.h"
 #include "runtime/watch_hub.h"
@@ -45,6 +46,9 @@ class InvocationsService final : public v1::Invocations::CallbackService {
   WatchHub* const watchers_;
   WorkPool* const pool_;
   const Tracer* const tracer_;
+  // Sends the answers of Invoke and InvokeAsync that are made off gRPC's
+  // threads. Last, so that it is destroyed (waiting for its replies) first.
+  ReplyBatcher replies_;
 };
 
 }  // namespace sluice
