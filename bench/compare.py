@@ -138,6 +138,7 @@ def write_manifest(build, directory):
     runtime: native
     artifact: {functions}/libecho.so
     concurrency: 64
+    min_warm: 64
     max_queue: 1000000
     idle_timeout: 10m
   - name: noop-lambda
