@@ -67,7 +67,8 @@ grpc::ByteBuffer BufferOf(std::string bytes) {
 //
 // It finishes exactly once: in the constructor (no route, bad control
 // metadata), in OnReadDone (no message, a second message, cancelled), or in
-// the engine's answer, and these exclude each other. It frees itself in
+// the engine's answer (sent through the ReplyBatcher when it comes off
+// gRPC's threads), and these exclude each other. It frees itself in
 // OnDone. The engine is called from OnReadDone (or, with an idempotency key,
 // from the pool, touching nothing of the reactor after the call), and gRPC
 // calls OnDone only after every reaction has returned, so an answer that
@@ -75,10 +76,12 @@ grpc::ByteBuffer BufferOf(std::string bytes) {
 class RouteReactor final : public grpc::ServerGenericBidiReactor {
  public:
   RouteReactor(grpc::GenericCallbackServerContext* context, InvocationService* invocations,
-               const RouteTable& routes, WorkPool* pool, const Tracer* tracer)
+               const RouteTable& routes, WorkPool* pool, const Tracer* tracer,
+               ReplyBatcher* replies)
       : context_(context),
         invocations_(invocations),
         pool_(pool),
+        replies_(replies),
         function_(routes.FunctionFor(context->method())),
         span_(StartServerSpan(tracer, *context, MethodName(context->method()))) {
     if (function_.empty()) {
@@ -180,9 +183,13 @@ class RouteReactor final : public grpc::ServerGenericBidiReactor {
   }
 
   void InvokeSync(InvokeArgs args, absl::Time deadline) {
-    std::shared_ptr<SyncCall> call = invocations_->InvokeSync(
-        std::move(args), deadline,
-        [this](absl::StatusOr<SyncResult> result) { AnswerSync(std::move(result)); });
+    std::shared_ptr<SyncCall> call;
+    {
+      ReplyBatcher::HandlerScope scope;  // an answer made inline is sent inline
+      call = invocations_->InvokeSync(
+          std::move(args), deadline,
+          [this](absl::StatusOr<SyncResult> result) { AnswerSync(std::move(result)); });
+    }
     bool cancelled;
     {
       absl::MutexLock lock(&mu_);
@@ -201,6 +208,7 @@ class RouteReactor final : public grpc::ServerGenericBidiReactor {
       });
     };
     if (idempotency_key_.empty()) {
+      ReplyBatcher::HandlerScope scope;
       invoke();  // never blocks
       return;
     }
@@ -212,29 +220,38 @@ class RouteReactor final : public grpc::ServerGenericBidiReactor {
 
   void AnswerSync(absl::StatusOr<SyncResult> result) {
     if (!result.ok()) {
-      Reply(ToGrpcStatus(result.status()));
+      AnswerWith(ToGrpcStatus(result.status()));
       return;
     }
     span_.SetAttribute("faas.invocation_id", result->invocation_id);
     context_->AddInitialMetadata(kInvocationIdKey, result->invocation_id);
     if (!result->result.ok) {
-      Reply(FunctionErrorStatus(result->result, *context_));
+      AnswerWith(FunctionErrorStatus(result->result, *context_));
       return;
     }
     response_ = BufferOf(std::move(result->result.output));
-    ReplyWithResponse();
+    AnswerWithResponse();
   }
 
   void AnswerAsync(absl::StatusOr<AsyncAccepted> accepted) {
     if (!accepted.ok()) {
-      Reply(ToGrpcStatus(accepted.status()));
+      AnswerWith(ToGrpcStatus(accepted.status()));
       return;
     }
     span_.SetAttribute("faas.invocation_id", accepted->invocation_id);
     context_->AddInitialMetadata(kInvocationIdKey, accepted->invocation_id);
     if (accepted->deduplicated) context_->AddInitialMetadata(kDeduplicatedKey, "true");
     response_ = BufferOf("");
-    ReplyWithResponse();
+    AnswerWithResponse();
+  }
+
+  // AnswerWith and AnswerWithResponse are Reply and ReplyWithResponse for
+  // the engine's answer, which may come on a thread that is not gRPC's.
+  void AnswerWith(const grpc::Status& status) {
+    replies_->Reply([this, status] { Reply(status); });
+  }
+  void AnswerWithResponse() {
+    replies_->Reply([this] { ReplyWithResponse(); });
   }
 
   // Reply ends the server span and finishes the call with `status`.
@@ -252,6 +269,7 @@ class RouteReactor final : public grpc::ServerGenericBidiReactor {
   grpc::GenericCallbackServerContext* const context_;
   InvocationService* const invocations_;
   WorkPool* const pool_;
+  ReplyBatcher* const replies_;
   const std::string function_;  // "" when no route names the method
   // Set by the constructor.
   bool async_ = false;
@@ -272,7 +290,7 @@ class RouteReactor final : public grpc::ServerGenericBidiReactor {
 
 grpc::ServerGenericBidiReactor* RouteService::CreateReactor(
     grpc::GenericCallbackServerContext* context) {
-  return new RouteReactor(context, invocations_, *routes_, pool_, tracer_);
+  return new RouteReactor(context, invocations_, *routes_, pool_, tracer_, &replies_);
 }
 
 }  // namespace sluice

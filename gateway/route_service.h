@@ -37,6 +37,7 @@
 // `sluice-invocation-id` in its initial metadata when the function ran.
 #pragma once
 
+#include "gateway/reply_batcher.h"
 #include "gateway/work_pool.h"
 #include "grpcpp/generic/async_generic_service.h"
 #include "monitoring/tracer.h"
@@ -78,6 +79,9 @@ class RouteService final : public grpc::CallbackGenericService {
   const RouteTable* const routes_;
   WorkPool* const pool_;
   const Tracer* const tracer_;
+  // Sends the answers made off gRPC's threads. Last, so that it is destroyed
+  // (waiting for its replies) first.
+  ReplyBatcher replies_;
 };
 
 }  // namespace sluice
