@@ -14,8 +14,12 @@ namespace sluice {
 GroupCommitter::GroupCommitter(Store* store) : GroupCommitter(store, nullptr) {}
 
 GroupCommitter::GroupCommitter(Store* store, StoreProbe* probe)
+    : GroupCommitter(store, probe, absl::ZeroDuration()) {}
+
+GroupCommitter::GroupCommitter(Store* store, StoreProbe* probe, absl::Duration commit_delay)
     : store_(store),
       probe_(probe),
+      commit_delay_(commit_delay),
       callback_thread_([this] {
         NameThisThread("sluice-commitcb");
         RunCallbacks();
@@ -36,6 +40,7 @@ GroupCommitter::~GroupCommitter() {
 
 void GroupCommitter::Submit(WriteBatch batch, absl::AnyInvocable<void(absl::Status)> done) {
   absl::MutexLock lock(&mu_);
+  if (batch.sync()) ++pending_synced_;
   pending_.push_back(Pending{std::move(batch), std::move(done)});
 }
 
@@ -54,6 +59,7 @@ void GroupCommitter::Run() {
   last_sync_ = absl::Now();
   for (;;) {
     std::vector<Pending> round;
+    size_t synced_batches = 0;  // in round
     bool ending = false;
     {
       absl::MutexLock lock(&mu_);
@@ -64,12 +70,19 @@ void GroupCommitter::Run() {
       } else {
         mu_.Await(absl::Condition(this, &GroupCommitter::HasWorkOrStopping));
       }
+      if (pending_synced_ > 0 && commit_delay_ > absl::ZeroDuration() &&
+          synced_in_last_round_ >= kCommitSiblings) {
+        mu_.AwaitWithTimeout(absl::Condition(this, &GroupCommitter::SiblingsQueuedOrStopping),
+                             commit_delay_);
+      }
       if (!pending_.empty()) {
         // The round is taken once the callbacks have room for it: the
         // longer it waits, the more it merges.
         mu_.Await(absl::Condition(this, &GroupCommitter::CallbacksHaveRoom));
       }
       round.swap(pending_);
+      synced_batches = pending_synced_;
+      pending_synced_ = 0;
       // Stopping, and every callback ran: none can submit more.
       ending = round.empty() && HasWorkOrStopping();
     }
@@ -107,6 +120,7 @@ void GroupCommitter::Run() {
       SyncNow();  // an empty batch that asks for a sync (a barrier)
     }
     absl::MutexLock lock(&mu_);
+    if (merged.sync()) synced_in_last_round_ = synced_batches;
     committed_.push_back(Committed{std::move(round), std::move(status)});
   }
 }

@@ -532,5 +532,65 @@ TEST(GroupCommitterTest, NullProbeIsAllowed) {
   EXPECT_EQ(committer.commits(), 1u);
 }
 
+// BusyCommitter is a committer with a commit delay over a gated memory
+// store, after one synced round that merged kCommitSiblings synced batches
+// (1..kCommitSiblings, held behind batch 0 at the gate): the next round
+// that holds a synced batch waits for siblings.
+struct BusyCommitter {
+  explicit BusyCommitter(absl::Duration commit_delay) : committer(&gated, nullptr, commit_delay) {
+    committer.Submit(BatchFor(0), outcomes.Callback(0));
+    EXPECT_TRUE(gated.WaitForFirstCommit());
+    for (int n = 1; n <= kSiblings; ++n) committer.Submit(BatchFor(n), outcomes.Callback(n));
+    gated.OpenGate();
+    EXPECT_TRUE(outcomes.WaitFor(kSiblings + 1));
+  }
+
+  static constexpr int kSiblings = static_cast<int>(GroupCommitter::kCommitSiblings);
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GatedStore gated{store.get()};
+  Outcomes outcomes;
+  GroupCommitter committer;
+};
+
+TEST(GroupCommitterTest, ACommitDelayGathersTheCallersOfABusyRound) {
+  constexpr int kSiblings = BusyCommitter::kSiblings;
+  BusyCommitter busy(kDeadline);
+  // A lone caller after the busy round waits (up to the delay, longer than
+  // the test) until as many synced batches as that round's are queued.
+  for (int n = kSiblings + 1; n <= 2 * kSiblings; ++n) {
+    busy.committer.Submit(BatchFor(n), busy.outcomes.Callback(n));
+  }
+  ASSERT_TRUE(busy.outcomes.WaitFor(2 * kSiblings + 1));
+  EXPECT_THAT(busy.gated.commit_sizes(), ElementsAre(1u, size_t{kSiblings}, size_t{kSiblings}));
+  for (int n = 0; n <= 2 * kSiblings; ++n) {
+    EXPECT_TRUE(busy.store->GetInvocation(InvocationId(n)).ok()) << n;
+  }
+}
+
+TEST(GroupCommitterTest, ACommitDelayEndsWhenItRunsOut) {
+  constexpr int kSiblings = BusyCommitter::kSiblings;
+  BusyCommitter busy(absl::Milliseconds(1));
+  ASSERT_TRUE(busy.committer.CommitAndWait(BatchFor(kSiblings + 1)).ok());
+  EXPECT_THAT(busy.gated.commit_sizes(), ElementsAre(1u, size_t{kSiblings}, 1u));
+}
+
+TEST(GroupCommitterTest, ACommitDelayNeverHoldsALoneCaller) {
+  std::unique_ptr<Store> store = NewMemoryStore();
+  GroupCommitter committer(store.get(), nullptr, kDeadline);
+  const absl::Time start = absl::Now();
+  for (int n = 0; n < 3; ++n) ASSERT_TRUE(committer.CommitAndWait(BatchFor(n)).ok());
+  // Held, the first wait alone would take kDeadline.
+  EXPECT_LT(absl::Now() - start, kDeadline / 2);
+}
+
+TEST(GroupCommitterTest, UnsyncedWritesDoNotWaitForACommitDelay) {
+  constexpr int kSiblings = BusyCommitter::kSiblings;
+  BusyCommitter busy(kDeadline);
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(busy.committer.CommitAndWait(UnsyncedBatchFor(kSiblings + 1)).ok());
+  EXPECT_LT(absl::Now() - start, kDeadline / 2);
+  EXPECT_THAT(busy.gated.commit_sizes(), ElementsAre(1u, size_t{kSiblings}, 1u));
+}
+
 }  // namespace
 }  // namespace sluice
