@@ -63,8 +63,8 @@ class GroupCommitter {
   static constexpr size_t kMaxRoundsAwaitingCallbacks = 1;
   static constexpr size_t kCommitSiblings = 8;
   // The commit delay the server uses: at 10,000 acknowledgements a second,
-  // three more callers per sync, for a tenth of a millisecond or so of
-  // latency more than the sync itself takes.
+  // up to three more callers per sync, for at most 0.3 ms more latency, and
+  // only under load.
   static constexpr absl::Duration kServingCommitDelay = absl::Microseconds(300);
 
   explicit GroupCommitter(Store* store);
