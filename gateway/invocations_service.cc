@@ -16,11 +16,17 @@ namespace {
 constexpr uint32_t kDefaultPageSize = 100;
 constexpr uint32_t kMaxPageSize = 1000;
 
-InvokeArgs ArgsOf(const v1::InvokeRequest& request) {
+// TakeArgs moves a call's arguments out of its request, the payload (the
+// bulk of a call) without a copy. Sound because gRPC deserializes the
+// request into an object of its own that is not const (grpcpp's
+// DefaultMessageHolder; these services set no message allocator) and reads
+// it no more; the handler must not read the payload afterwards either.
+InvokeArgs TakeArgs(const v1::InvokeRequest& given) {
+  auto& request = const_cast<v1::InvokeRequest&>(given);
   InvokeArgs args;
   args.function = request.function();
   args.version = request.version();
-  args.payload = request.payload();
+  args.payload = std::move(*request.mutable_payload());
   for (const auto& [key, value] : request.metadata()) args.metadata.emplace_back(key, value);
   args.priority =
       request.priority() == v1::PRIORITY_UNSPECIFIED ? v1::PRIORITY_NORMAL : request.priority();
@@ -49,7 +55,7 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
     const absl::Time deadline = context->deadline() == std::chrono::system_clock::time_point::max()
                                     ? absl::InfiniteFuture()
                                     : absl::FromChrono(context->deadline());
-    InvokeArgs args = ArgsOf(request);
+    InvokeArgs args = TakeArgs(request);
     args.trace = span_.context();
     std::shared_ptr<SyncCall> call;
     {
@@ -238,7 +244,7 @@ grpc::ServerUnaryReactor* InvocationsService::InvokeAsync(grpc::CallbackServerCo
   auto span = std::make_shared<Span>(
       StartServerSpan(tracer_, *context, "sluice.v1.Invocations/InvokeAsync"));
   auto invoke = [this, reactor, request, response, span] {
-    InvokeArgs args = ArgsOf(*request);
+    InvokeArgs args = TakeArgs(*request);
     args.trace = span->context();
     invocations_->InvokeAsync(
         std::move(args), [this, reactor, response, span](absl::StatusOr<AsyncAccepted> accepted) {

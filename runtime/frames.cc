@@ -3,13 +3,17 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace sluice {
 namespace {
@@ -20,33 +24,89 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Room kept once a frame is consumed; a larger frame's room is given back.
 constexpr size_t kMaxKeptBytes = 1024 * 1024;
 
-absl::Status WriteAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+// WriteAll writes `parts` in order, retrying short writes.
+absl::Status WriteAll(int fd, std::initializer_list<absl::string_view> parts) {
+  std::array<iovec, 2> iov{};
+  size_t count = 0;
+  for (absl::string_view part : parts) {
+    if (part.empty()) continue;
+    iov[count++] = iovec{const_cast<char*>(part.data()), part.size()};
+  }
+  iovec* next = iov.data();
+  while (count > 0) {
+    msghdr msg{};
+    msg.msg_iov = next;
+    msg.msg_iovlen = count;
+    const ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       return absl::UnavailableError(absl::StrCat("frame write failed: ", std::strerror(errno)));
     }
-    data += n;
-    size -= static_cast<size_t>(n);
+    size_t sent = static_cast<size_t>(n);
+    for (; count > 0 && sent >= next->iov_len; --count, ++next) sent -= next->iov_len;
+    if (count > 0) {
+      next->iov_base = static_cast<char*>(next->iov_base) + sent;
+      next->iov_len -= sent;
+    }
   }
   return absl::OkStatus();
+}
+
+// AppendFrameHeader appends the 4-byte big-endian length of a frame.
+void AppendFrameHeader(size_t size, std::string* out) {
+  out->push_back(static_cast<char>((size >> 24) & 0xff));
+  out->push_back(static_cast<char>((size >> 16) & 0xff));
+  out->push_back(static_cast<char>((size >> 8) & 0xff));
+  out->push_back(static_cast<char>(size & 0xff));
+}
+
+// The tag of a length-delimited field (wire type 2).
+uint32_t BytesTag(int number) { return (static_cast<uint32_t>(number) << 3) | 2; }
+
+// FieldHeaderSize is the size of the tag and length that open a
+// length-delimited field of `size` bytes.
+size_t FieldHeaderSize(int number, size_t size) {
+  using google::protobuf::io::CodedOutputStream;
+  return CodedOutputStream::VarintSize32(BytesTag(number)) + CodedOutputStream::VarintSize64(size);
+}
+
+void AppendFieldHeader(int number, size_t size, std::string* out) {
+  using google::protobuf::io::CodedOutputStream;
+  uint8_t header[16];  // two varints, of at most 5 and 10 bytes
+  uint8_t* end = CodedOutputStream::WriteVarint32ToArray(BytesTag(number), header);
+  end = CodedOutputStream::WriteVarint64ToArray(size, end);
+  out->append(reinterpret_cast<const char*>(header), static_cast<size_t>(end - header));
+}
+
+absl::Status Oversized(size_t size) {
+  return absl::InvalidArgumentError(absl::StrCat("frame of ", size, " bytes is over the limit"));
 }
 
 }  // namespace
 
 absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message) {
   const size_t size = message.ByteSizeLong();
-  if (size > kMaxFrameBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("frame of ", size, " bytes is over the limit"));
-  }
-  std::string buffer(4, '\0');
-  buffer[0] = static_cast<char>((size >> 24) & 0xff);
-  buffer[1] = static_cast<char>((size >> 16) & 0xff);
-  buffer[2] = static_cast<char>((size >> 8) & 0xff);
-  buffer[3] = static_cast<char>(size & 0xff);
+  if (size > kMaxFrameBytes) return Oversized(size);
+  std::string buffer;
+  buffer.reserve(4 + size);
+  AppendFrameHeader(size, &buffer);
   if (!message.AppendToString(&buffer)) return absl::InternalError("cannot serialize a frame");
-  return WriteAll(fd, buffer.data(), buffer.size());
+  return WriteAll(fd, {buffer});
+}
+
+absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message, BytesField field,
+                        int wrapper) {
+  const size_t inner = message.ByteSizeLong() + FieldHeaderSize(field.number, field.bytes.size()) +
+                       field.bytes.size();
+  const size_t size = wrapper > 0 ? FieldHeaderSize(wrapper, inner) + inner : inner;
+  if (size > kMaxFrameBytes) return Oversized(size);
+  std::string head;
+  head.reserve(4 + size - field.bytes.size());
+  AppendFrameHeader(size, &head);
+  if (wrapper > 0) AppendFieldHeader(wrapper, inner, &head);
+  if (!message.AppendToString(&head)) return absl::InternalError("cannot serialize a frame");
+  AppendFieldHeader(field.number, field.bytes.size(), &head);
+  return WriteAll(fd, {head, field.bytes});
 }
 
 absl::Status FrameReader::Read(google::protobuf::MessageLite& message, absl::Time deadline,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
 
@@ -19,6 +20,23 @@ inline constexpr uint32_t kMaxFrameBytes = 64 * 1024 * 1024;
 // WriteFrame writes `message` to `fd`, retrying short writes. UNAVAILABLE
 // when the peer is gone (EPIPE, reset); never raises SIGPIPE.
 absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message);
+
+// BytesField is one bytes field of a frame's message, sent apart from the
+// rest of the message (see the WriteFrame below).
+struct BytesField {
+  int number = 0;           // the field's number in its message
+  absl::string_view bytes;  // its value
+};
+
+// WriteFrame writes a frame holding `message` with `field` set, without
+// copying the field's bytes into a serialized buffer: they go to the socket
+// from the caller's memory, after the rest of the message. A parser takes
+// fields in any order, so the reader sees an ordinary frame, as if `field`
+// had been set in `message` (where it must be unset). With `wrapper` > 0 the
+// frame's message is instead one whose only field, number `wrapper`, holds
+// `message`. Meant for payloads and outputs, the bulk of a frame.
+absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message, BytesField field,
+                        int wrapper = 0);
 
 // FrameReader reads frames from one stream socket. It keeps what it read
 // past a frame for the next one, so that a frame that arrived whole costs

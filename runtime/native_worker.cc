@@ -51,13 +51,17 @@ int RunWorkerProcess(int fd, const std::string& artifact, const std::string& ent
                                       absl::StrCat("the output of ", result.output.size(),
                                                    " bytes is over the limit of a worker frame"));
     }
-    internal::WorkerMessage frame;
-    internal::WorkResponse& response = *frame.mutable_response();
+    internal::WorkResponse response;
     response.set_ok(result.ok);
-    response.set_output(std::move(result.output));
     response.set_error_type(std::move(result.error_type));
     response.set_error_message(std::move(result.error_message));
-    if (!WriteFrame(fd, frame).ok()) return 0;
+    // The output goes out from where the function left it, as the response
+    // field of a WorkerMessage.
+    if (!WriteFrame(fd, response, {internal::WorkResponse::kOutputFieldNumber, result.output},
+                    internal::WorkerMessage::kResponseFieldNumber)
+             .ok()) {
+      return 0;
+    }
   }
 }
 
@@ -149,7 +153,6 @@ ExecutionResult NativeWorker::Run(const ExecutionRequest& request) {
   work.set_deadline_unix_ms(request.deadline == absl::InfiniteFuture()
                                 ? INT64_MAX
                                 : absl::ToUnixMillis(request.deadline));
-  work.set_payload(request.payload);
   for (const auto& [key, value] : request.metadata) (*work.mutable_metadata())[key] = value;
   work.set_traceparent(request.traceparent);
   work.set_tracestate(request.tracestate);
@@ -164,7 +167,9 @@ ExecutionResult NativeWorker::Run(const ExecutionRequest& request) {
   auto deliver = [&request](const std::optional<ProgressReport>& report) {
     if (report.has_value()) request.on_progress(report->percent, report->message);
   };
-  absl::Status status = WriteFrame(socket_, work);
+  // The payload goes out from the request, not copied into `work`.
+  absl::Status status =
+      WriteFrame(socket_, work, {internal::WorkRequest::kPayloadFieldNumber, request.payload});
   internal::WorkerMessage frame;
   while (status.ok()) {
     frame.Clear();

@@ -1,5 +1,6 @@
 // FrameReader and WriteFrame over a socketpair: frames that arrive together,
-// split, oversized or never; the end of the stream.
+// split, oversized or never; a bytes field sent apart from its message; the
+// end of the stream.
 #include "runtime/frames.h"
 
 #include <sys/socket.h>
@@ -84,6 +85,57 @@ TEST_F(FramesTest, WriteFrameAndReadRoundTrip) {
     ASSERT_TRUE(reader.Read(read).ok());
     EXPECT_EQ(read.invocation_id(), std::to_string(i));
   }
+}
+
+TEST_F(FramesTest, ABytesFieldSentApartReadsAsPartOfTheMessage) {
+  FrameReader reader(fds_[1]);
+  // 300 KiB is more than the socket takes at once: the writer's short
+  // writes resume mid-field while the reader drains.
+  for (size_t size : {size_t{0}, size_t{10}, size_t{300 * 1024}}) {
+    internal::WorkRequest work = Work("apart", 0);
+    work.set_attempt(3);
+    work.clear_payload();
+    std::string payload(size, '\0');
+    for (size_t i = 0; i < size; ++i) payload[i] = static_cast<char>('a' + i % 26);
+    internal::WorkRequest read;
+    absl::Status status;
+    std::thread reading([&] { status = reader.Read(read, absl::Now() + absl::Seconds(30)); });
+    ASSERT_TRUE(
+        WriteFrame(fds_[0], work, {internal::WorkRequest::kPayloadFieldNumber, payload}).ok());
+    reading.join();
+    ASSERT_TRUE(status.ok()) << status;
+    EXPECT_EQ(read.invocation_id(), "apart");
+    EXPECT_EQ(read.attempt(), 3u);
+    EXPECT_EQ(read.payload(), payload) << size;
+  }
+}
+
+TEST_F(FramesTest, ABytesFieldOfAWrappedMessageReadsAsTheWrapper) {
+  internal::WorkResponse response;
+  response.set_ok(true);
+  response.set_error_type("none");
+  const std::string output(70 * 1024, 'o');
+  ASSERT_TRUE(WriteFrame(fds_[0], response, {internal::WorkResponse::kOutputFieldNumber, output},
+                         internal::WorkerMessage::kResponseFieldNumber)
+                  .ok());
+  FrameReader reader(fds_[1]);
+  internal::WorkerMessage read;
+  ASSERT_TRUE(reader.Read(read, absl::Now() + absl::Seconds(30)).ok());
+  ASSERT_TRUE(read.has_response());
+  EXPECT_TRUE(read.response().ok());
+  EXPECT_EQ(read.response().error_type(), "none");
+  EXPECT_EQ(read.response().output(), output);
+}
+
+TEST_F(FramesTest, AnOversizedBytesFieldIsRefusedBeforeAnythingIsSent) {
+  const std::string huge(kMaxFrameBytes, 'h');  // with the rest of the frame, over the limit
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      WriteFrame(fds_[0], Work("big", 0), {internal::WorkRequest::kPayloadFieldNumber, huge})));
+  ASSERT_TRUE(WriteFrame(fds_[0], Work("next", 1)).ok());
+  FrameReader reader(fds_[1]);
+  internal::WorkRequest read;
+  ASSERT_TRUE(reader.Read(read, absl::Now() + absl::Seconds(30)).ok());
+  EXPECT_EQ(read.invocation_id(), "next") << "the refused frame left nothing on the stream";
 }
 
 TEST_F(FramesTest, OversizedUnparsableSilentAndClosedStreamsAreRefused) {
