@@ -893,22 +893,22 @@ absl::StatusOr<v1::Invocation> InvocationService::Get(const std::string& id) {
   if (!IsWellFormedInvocationId(id)) {
     return absl::InvalidArgumentError(absl::StrCat("id: \"", id, "\" is not an invocation id"));
   }
-  {
-    absl::MutexLock lock(&mu_);
-    if (auto it = active_.find(id); it != active_.end() && it->second.committed != nullptr) {
-      v1::Invocation shown = *it->second.committed;
-      // Progress is shown as reported, without waiting for a commit.
-      const v1::Invocation& live = it->second.record;
-      if (live.has_progress() && live.attempt() == shown.attempt() &&
-          live.state() == shown.state()) {
-        *shown.mutable_progress() = live.progress();
-      }
-      return shown;
-    }
-  }
+  // The store is read, not the active invocation's last committed
+  // snapshot: a state is in the store (where List finds it) before the
+  // commit's callback makes it the snapshot, so the snapshot could show a
+  // state older than List just did.
   absl::StatusOr<v1::Invocation> inv = store_->GetInvocation(id);
   if (absl::IsNotFound(inv.status())) {
     return absl::NotFoundError(absl::StrCat("invocation \"", id, "\" not found"));
+  }
+  if (!inv.ok()) return inv;
+  absl::MutexLock lock(&mu_);
+  if (auto it = active_.find(id); it != active_.end()) {
+    // Progress is shown as reported, without waiting for a commit.
+    const v1::Invocation& live = it->second.record;
+    if (live.has_progress() && live.attempt() == inv->attempt() && live.state() == inv->state()) {
+      *inv->mutable_progress() = live.progress();
+    }
   }
   return inv;
 }

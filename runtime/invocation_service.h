@@ -193,9 +193,10 @@ class InvocationService {
   // and its running attempt.
   struct Active {
     v1::Invocation record;
-    // What Get and watchers see: only states that survive a crash. Null
-    // until the first commit of the invocation lands. Shared with the
-    // write that stored it.
+    // The last state stored, as its commit's callback saw it: what progress
+    // is published to watchers with. Null until the first commit of the
+    // invocation lands. Shared with the write that stored it. (Get reads
+    // the store itself, which has a state before this does.)
     std::shared_ptr<const v1::Invocation> committed;
     std::shared_ptr<CancelFlag> cancel;  // set while an attempt runs
     // The version that runs or ran (its spec gives max_event_age and

@@ -219,6 +219,39 @@ TEST_F(AsyncEngineTest, IdempotencyKeyDedupesConcurrentCallersAndRestarts) {
   EXPECT_EQ(InvokeAsyncWith(too_long).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(AsyncEngineTest, GetShowsAStateAsSoonAsListDoes) {
+  Deploy("echo", "echo");
+  auto id = InvokeAsync("echo", "hello");
+  ASSERT_TRUE(id.ok());
+  // Hold the commit callbacks. The attempt's next state reaches the store
+  // (and List) while its callback waits behind this one, and stays there:
+  // the committer takes no further round until the callbacks have room.
+  absl::Notification release;
+  committer_->Submit(WriteBatch(), [&release](absl::Status) { release.WaitForNotification(); });
+  v1::InvocationState listed = v1::INVOCATION_STATE_UNSPECIFIED;
+  const bool found = testing::WaitFor(
+      [&] {
+        for (v1::InvocationState state : {v1::RUNNING, v1::SUCCEEDED}) {
+          InvocationFilter filter;
+          filter.function = "echo";
+          filter.state = state;
+          auto list = service_->List(filter);
+          if (list.ok() && list->size() == 1) {
+            listed = state;
+            return true;
+          }
+        }
+        return false;
+      },
+      absl::Seconds(20));
+  auto got = service_->Get(*id);
+  release.Notify();
+  ASSERT_TRUE(found);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->state(), listed) << "Get showed an older state than List";
+  AwaitState(*id, v1::SUCCEEDED);
+}
+
 TEST_F(AsyncEngineTest, DestinationsReceiveTheRecordWithTheParentAndTrace) {
   Deploy("sink", "echo");
   v1::FunctionSpec ok_spec;
