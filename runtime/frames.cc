@@ -24,11 +24,11 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Room kept once a frame is consumed; a larger frame's room is given back.
 constexpr size_t kMaxKeptBytes = 1024 * 1024;
 
-// WriteAll writes `parts` in order, retrying short writes.
-absl::Status WriteAll(int fd, std::initializer_list<absl::string_view> parts) {
+// WriteAll writes `first`, then `second`, retrying short writes.
+absl::Status WriteAll(int fd, absl::string_view first, absl::string_view second = {}) {
   std::array<iovec, 2> iov{};
   size_t count = 0;
-  for (absl::string_view part : parts) {
+  for (absl::string_view part : {first, second}) {
     if (part.empty()) continue;
     iov[count++] = iovec{const_cast<char*>(part.data()), part.size()};
   }
@@ -91,7 +91,7 @@ absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message) {
   buffer.reserve(4 + size);
   AppendFrameHeader(size, &buffer);
   if (!message.AppendToString(&buffer)) return absl::InternalError("cannot serialize a frame");
-  return WriteAll(fd, {buffer});
+  return WriteAll(fd, buffer);
 }
 
 absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message, BytesField field,
@@ -106,7 +106,7 @@ absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message, By
   if (wrapper > 0) AppendFieldHeader(wrapper, inner, &head);
   if (!message.AppendToString(&head)) return absl::InternalError("cannot serialize a frame");
   AppendFieldHeader(field.number, field.bytes.size(), &head);
-  return WriteAll(fd, {head, field.bytes});
+  return WriteAll(fd, head, field.bytes);
 }
 
 absl::Status FrameReader::Read(google::protobuf::MessageLite& message, absl::Time deadline,

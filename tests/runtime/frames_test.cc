@@ -100,9 +100,11 @@ TEST_F(FramesTest, ABytesFieldSentApartReadsAsPartOfTheMessage) {
     internal::WorkRequest read;
     absl::Status status;
     std::thread reading([&] { status = reader.Read(read, absl::Now() + absl::Seconds(30)); });
-    ASSERT_TRUE(
-        WriteFrame(fds_[0], work, {internal::WorkRequest::kPayloadFieldNumber, payload}).ok());
+    const absl::Status written =
+        WriteFrame(fds_[0], work, {internal::WorkRequest::kPayloadFieldNumber, payload});
+    if (!written.ok()) shutdown(fds_[0], SHUT_WR);  // the reader sees the end and returns
     reading.join();
+    ASSERT_TRUE(written.ok()) << written;
     ASSERT_TRUE(status.ok()) << status;
     EXPECT_EQ(read.invocation_id(), "apart");
     EXPECT_EQ(read.attempt(), 3u);
