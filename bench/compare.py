@@ -17,8 +17,12 @@ Scenarios (the function each one invokes on the Sluice side):
   worker      sync Invoke, native echo in a worker process
   lambda      sync Invoke, the lambda-python example (JSON payloads)
   exec        sync Invoke, /bin/cat as an exec function (a process per call)
-  async-ack   InvokeAsync: the durable acknowledgement
-  async-e2e   InvokeAsync, timed until every acknowledged invocation ran
+  async-ack   InvokeAsync: the durable acknowledgement alone. The function
+              (`held`, one slot, taken by a long call for the round) runs
+              nothing meanwhile, so the queue takes the whole round, as it
+              takes a burst; the runs are let go and drained afterwards
+  async-e2e   InvokeAsync of the worker echo, timed until every
+              acknowledged invocation ran: acknowledgements and runs
 The baseline answers Invoke (sync scenarios) or InvokeAsync (async ones).
 Each scenario runs at every payload size and concurrency given: concurrency
 C is min(C, 4) connections with C / connections calls outstanding on each.
@@ -40,7 +44,10 @@ import urllib.request
 
 SCENARIOS = ["inproc", "worker", "lambda", "exec", "async-ack", "async-e2e"]
 FUNCTION = {"inproc": "noop-inproc", "worker": "noop-worker", "lambda": "noop-lambda",
-            "exec": "noop-exec", "async-ack": "noop-worker", "async-e2e": "noop-worker"}
+            "exec": "noop-exec", "async-ack": "held", "async-e2e": "noop-worker"}
+# How long the call that holds `held` sleeps, at most: it is cancelled as
+# soon as its round ends.
+HOLD_MILLISECONDS = 600000
 
 
 def die(message):
@@ -153,6 +160,15 @@ def write_manifest(build, directory):
     artifact: /bin/cat
     concurrency: 64
     max_queue: 1000000
+  - name: held
+    runtime: native
+    artifact: {functions}/libsleep.so
+    isolation: none
+    concurrency: 1
+    max_queue: 1000000
+    timeout: 15m
+    retry:
+      max_attempts: 1
 """.format(functions=functions))
     return path
 
@@ -173,8 +189,33 @@ ACKS = ("grpc_server_handled_total",
         {"grpc_method": "InvokeAsync", "grpc_code": "OK"})
 
 
+def sluice_cli(build, sluice, *args):
+    argv = [os.path.join(build, "sluice"), "--server",
+            "127.0.0.1:%d" % sluice.ports["grpc_port"]] + list(args)
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def hold(build, sluice, function):
+    """Takes the one slot of `function` (the sleep example) with a long call,
+    so that what is invoked next waits in its queue; returns the call's id."""
+    metrics = sluice.ports["metrics_port"]
+    labels = {"function": function}
+    holder = sluice_cli(build, sluice, "invoke", function, "--async",
+                        "--data", str(HOLD_MILLISECONDS))
+    deadline = time.time() + 60
+    while metric_sum(metrics, "sluice_invocations_in_flight", labels) < 1:
+        if time.time() > deadline:
+            die("the call that holds %s did not start" % function)
+        time.sleep(0.01)
+    return holder
+
+
 def run_acks(build, sluice, function, payload, concurrency, duration, warmup):
-    """InvokeAsync acknowledgements, with the acknowledgements per fsync."""
+    """InvokeAsync acknowledgements while `function` runs nothing (see hold),
+    with the acknowledgements per fsync. The held invocations run after the
+    round (the sleep example fails at once on the load generator's payload,
+    and is not retried), and the round returns when they all ran."""
+    holder = hold(build, sluice, function)
     metrics = sluice.ports["metrics_port"]
     # Servers older than sluice_store_syncs_total synced every commit.
     fsyncs = ("sluice_store_syncs_total" if "sluice_store_syncs_total" in metrics_text(metrics)
@@ -186,6 +227,7 @@ def run_acks(build, sluice, function, payload, concurrency, duration, warmup):
     acks = metric_sum(metrics, *ACKS) - acks_before
     syncs = metric_sum(metrics, fsyncs, {}) - syncs_before
     report["acks_per_fsync"] = acks / syncs if syncs else float("nan")
+    sluice_cli(build, sluice, "cancel", holder)
     wait_idle(metrics)
     return report
 
