@@ -192,7 +192,10 @@ ACKS = ("grpc_server_handled_total",
 def sluice_cli(build, sluice, *args):
     argv = [os.path.join(build, "sluice"), "--server",
             "127.0.0.1:%d" % sluice.ports["grpc_port"]] + list(args)
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        die("sluice %s: %s" % (" ".join(args), done.stderr.strip()))
+    return done.stdout.strip()
 
 
 def hold(build, sluice, function):
