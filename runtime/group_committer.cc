@@ -1,6 +1,7 @@
 // GroupCommitter: one commit thread, one Store::Commit per round.
 #include "runtime/group_committer.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/synchronization/notification.h"
@@ -72,8 +73,7 @@ void GroupCommitter::Run() {
       }
       if (pending_synced_ > 0 && commit_delay_ > absl::ZeroDuration() &&
           synced_in_last_round_ >= kCommitSiblings) {
-        mu_.AwaitWithTimeout(absl::Condition(this, &GroupCommitter::SiblingsQueuedOrStopping),
-                             commit_delay_);
+        AwaitSiblings();
       }
       if (!pending_.empty()) {
         // The round is taken once the callbacks have room for it: the
@@ -122,6 +122,21 @@ void GroupCommitter::Run() {
     absl::MutexLock lock(&mu_);
     if (merged.sync()) synced_in_last_round_ = synced_batches;
     committed_.push_back(Committed{std::move(round), std::move(status)});
+  }
+}
+
+void GroupCommitter::AwaitSiblings() {
+  const absl::Time deadline = absl::Now() + commit_delay_;
+  const absl::Duration lull = commit_delay_ / kLullsPerDelay;
+  for (;;) {
+    if (SiblingsQueuedOrStopping()) return;
+    const absl::Time now = absl::Now();
+    if (now >= deadline) return;
+    synced_seen_ = pending_synced_;
+    if (!mu_.AwaitWithDeadline(absl::Condition(this, &GroupCommitter::CallerArrivedOrStopping),
+                               std::min(deadline, now + lull))) {
+      return;  // a lull, or the delay ran out
+    }
   }
 }
 

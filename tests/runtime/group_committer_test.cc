@@ -555,14 +555,15 @@ struct BusyCommitter {
 TEST(GroupCommitterTest, ACommitDelayGathersTheCallersOfABusyRound) {
   constexpr int kSiblings = BusyCommitter::kSiblings;
   BusyCommitter busy(kDeadline);
-  // A lone caller after the busy round waits (up to the delay, longer than
-  // the test) until as many synced batches as that round's are queued.
-  for (int n = kSiblings + 1; n <= 2 * kSiblings; ++n) {
+  // A lone caller after the busy round waits (up to the delay, and while
+  // callers keep coming within a lull, both longer than the test) until
+  // more synced batches than that round's are queued.
+  for (int n = kSiblings + 1; n <= 2 * kSiblings + 1; ++n) {
     busy.committer.Submit(BatchFor(n), busy.outcomes.Callback(n));
   }
-  ASSERT_TRUE(busy.outcomes.WaitFor(2 * kSiblings + 1));
-  EXPECT_THAT(busy.gated.commit_sizes(), ElementsAre(1u, size_t{kSiblings}, size_t{kSiblings}));
-  for (int n = 0; n <= 2 * kSiblings; ++n) {
+  ASSERT_TRUE(busy.outcomes.WaitFor(2 * kSiblings + 2));
+  EXPECT_THAT(busy.gated.commit_sizes(), ElementsAre(1u, size_t{kSiblings}, size_t{kSiblings} + 1));
+  for (int n = 0; n <= 2 * kSiblings + 1; ++n) {
     EXPECT_TRUE(busy.store->GetInvocation(InvocationId(n)).ok()) << n;
   }
 }
@@ -571,6 +572,20 @@ TEST(GroupCommitterTest, ACommitDelayEndsWhenItRunsOut) {
   constexpr int kSiblings = BusyCommitter::kSiblings;
   BusyCommitter busy(absl::Milliseconds(1));
   ASSERT_TRUE(busy.committer.CommitAndWait(BatchFor(kSiblings + 1)).ok());
+  EXPECT_THAT(busy.gated.commit_sizes(), ElementsAre(1u, size_t{kSiblings}, 1u));
+}
+
+TEST(GroupCommitterTest, ACommitDelayEndsAtALull) {
+  constexpr int kSiblings = BusyCommitter::kSiblings;
+  constexpr absl::Duration kDelay = absl::Seconds(2);
+  const absl::Duration kLull = kDelay / GroupCommitter::kLullsPerDelay;
+  BusyCommitter busy(kDelay);
+  // No other caller comes: the lone caller waits one lull, not the delay.
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(busy.committer.CommitAndWait(BatchFor(kSiblings + 1)).ok());
+  const absl::Duration waited = absl::Now() - start;
+  EXPECT_GE(waited, kLull);
+  EXPECT_LT(waited, kDelay);
   EXPECT_THAT(busy.gated.commit_sizes(), ElementsAre(1u, size_t{kSiblings}, 1u));
 }
 
