@@ -50,8 +50,8 @@ class StoreProbe;
 // or at most the delay. One sync then serves the callers that arrive
 // meanwhile, as PostgreSQL's commit_delay and commit_siblings do. Asking for
 // one more than the last round lets rounds grow under a steady load until
-// the delay bounds them; the lull ends the wait at once when a fixed number
-// of callers are all queued. A lone caller never waits.
+// the delay bounds them; when a fixed number of callers are all queued, the
+// wait ends one lull later. A lone caller never waits.
 //
 // Thread-safe. The Store (and the StoreProbe, if any) is not owned and must
 // outlive the GroupCommitter.
