@@ -798,10 +798,11 @@ void InvocationService::Transition(const std::string& id, Active& active, v1::In
   active.record.set_state(state);
   *active.record.mutable_updated_at() = ToProtoTime(now);
   AppendChange(active.record, state, now, reason);
-  // One copy of the record, shared by the write, the callback and Get.
+  // One copy of the record, shared by the write, the callback and Get. A
+  // state change leaves the payload as stored.
   auto snapshot = std::make_shared<const v1::Invocation>(active.record);
   WriteBatch batch;
-  batch.PutInvocation(snapshot);
+  batch.UpdateInvocation(snapshot);
   batch.Append(std::move(extra));
   batch.set_sync(sync);
   const bool terminal = IsTerminal(state);

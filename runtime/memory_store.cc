@@ -33,6 +33,13 @@ class MemoryStore final : public Store {
         case WriteBatch::Op::Kind::kPutInvocation:
           invocations_[op.key] = *op.invocation;
           break;
+        case WriteBatch::Op::Kind::kUpdateInvocation: {
+          v1::Invocation& stored = invocations_[op.key];
+          std::string payload = std::move(*stored.mutable_payload());
+          stored = *op.invocation;
+          *stored.mutable_payload() = std::move(payload);
+          break;
+        }
         case WriteBatch::Op::Kind::kDeleteInvocation:
           invocations_.erase(op.key);
           break;

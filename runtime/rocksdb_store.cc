@@ -2,7 +2,9 @@
 //
 // Key layout (values are serialized protobufs unless noted):
 //   f/<name>/<version, 20 decimal digits>  v1::Function
-//   i/<id>                                 v1::Invocation
+//   i/<id>                                 v1::Invocation without its payload
+//   p/<id>                                 the payload of i/<id> (raw bytes);
+//                                          absent when it is empty
 //   u/<id>                                 empty; present exactly while i/<id>
 //                                          is PENDING or RUNNING
 //   k/<function>/<idempotency key>         invocation id (raw bytes)
@@ -11,6 +13,12 @@
 // idempotency key the first '/' after "k/" ends the function name: the
 // idempotency key (arbitrary bytes, '/' included) is everything after it, so
 // distinct (function, key) pairs never share a RocksDB key.
+//
+// The payload has a key of its own so that an invocation's state changes,
+// which rewrite its record, do not write the payload again
+// (WriteBatch::UpdateInvocation). Stores written before that kept the
+// payload inside i/<id>; opening one moves the payloads out once, and
+// m/format records that it is done (kFormat).
 #include "runtime/rocksdb_store.h"
 
 #include <fcntl.h>
@@ -31,6 +39,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/snapshot.h"
@@ -42,6 +52,10 @@ namespace {
 constexpr absl::string_view kFunctionPrefix = "f/";
 constexpr absl::string_view kInvocationPrefix = "i/";
 constexpr absl::string_view kUnfinishedPrefix = "u/";
+constexpr absl::string_view kPayloadPrefix = "p/";
+// The layout version of the store: "2" once payloads have keys of their own.
+constexpr char kFormatKey[] = "m/format";
+constexpr char kFormat[] = "2";
 constexpr absl::string_view kIdempotencyPrefix = "k/";
 // Entries of the other tables (see Table): "t/", "e/", "c/", "s/" + key.
 constexpr absl::string_view kTriggerPrefix = "t/";
@@ -63,6 +77,8 @@ std::string FunctionKey(absl::string_view name, uint64_t version) {
 std::string InvocationKey(absl::string_view id) { return absl::StrCat(kInvocationPrefix, id); }
 
 std::string UnfinishedKey(absl::string_view id) { return absl::StrCat(kUnfinishedPrefix, id); }
+
+std::string PayloadKey(absl::string_view id) { return absl::StrCat(kPayloadPrefix, id); }
 
 std::string IdempotencyKey(absl::string_view function, absl::string_view key) {
   return absl::StrCat(kIdempotencyPrefix, function, "/", key);
@@ -99,6 +115,49 @@ bool IsUnfinished(v1::InvocationState state) {
 }
 
 absl::string_view ToStringView(const rocksdb::Slice& slice) { return {slice.data(), slice.size()}; }
+
+// SerializeWithoutPayload writes `invocation` to `out` as it is stored in
+// i/<id>: serialized, with the payload's field cut out (what serializing a
+// copy without the payload gives, without copying the message). False if
+// it cannot be serialized.
+bool SerializeWithoutPayload(const v1::Invocation& invocation, std::string* out) {
+  using google::protobuf::internal::WireFormatLite;
+  if (!invocation.SerializeToString(out)) return false;
+  if (invocation.payload().empty()) return true;  // an empty field is not serialized
+  google::protobuf::io::CodedInputStream input(reinterpret_cast<const uint8_t*>(out->data()),
+                                               static_cast<int>(out->size()));
+  while (true) {
+    const int begin = input.CurrentPosition();
+    const uint32_t tag = input.ReadTag();
+    if (tag == 0) return false;  // the payload was not found
+    if (!WireFormatLite::SkipField(&input, tag)) return false;
+    if (WireFormatLite::GetTagFieldNumber(tag) == v1::Invocation::kPayloadFieldNumber) {
+      out->erase(begin, input.CurrentPosition() - begin);
+      return true;
+    }
+  }
+}
+
+// PutInvocationRecord adds to `writes` the record of `invocation` (without
+// its payload) and its entry in the index of unfinished invocations.
+rocksdb::Status PutInvocationRecord(const v1::Invocation& invocation, rocksdb::WriteBatch& writes,
+                                    std::string& scratch) {
+  if (!SerializeWithoutPayload(invocation, &scratch)) {
+    return rocksdb::Status::InvalidArgument("cannot be serialized");
+  }
+  rocksdb::Status status = writes.Put(InvocationKey(invocation.id()), scratch);
+  if (!status.ok()) return status;
+  return IsUnfinished(invocation.state()) ? writes.Put(UnfinishedKey(invocation.id()), "")
+                                          : writes.Delete(UnfinishedKey(invocation.id()));
+}
+
+// PutPayload adds to `writes` the payload of `invocation`: its key, or no
+// key when it is empty.
+rocksdb::Status PutPayload(const v1::Invocation& invocation, rocksdb::WriteBatch& writes) {
+  return invocation.payload().empty()
+             ? writes.Delete(PayloadKey(invocation.id()))
+             : writes.Put(PayloadKey(invocation.id()), invocation.payload());
+}
 
 // FunctionNameOf returns the name in a function key (pointing into `key`),
 // or nothing when `key` is not a well-formed function key.
@@ -216,6 +275,53 @@ class RocksDbStoreImpl final : public RocksDbStore {
     db_->Close().PermitUncheckedError();
   }
 
+  // UpgradeFormat brings a store written by an earlier version to kFormat:
+  // it moves each payload kept inside its record to a key of its own, in
+  // batches, then records the format, synced. An interrupted upgrade is
+  // finished by the next open (a record already moved has no payload
+  // inside). FailedPrecondition for a store of a later format.
+  absl::Status UpgradeFormat() {
+    std::string format;
+    rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), kFormatKey, &format);
+    if (status.ok()) {
+      if (format == kFormat) return absl::OkStatus();
+      return absl::FailedPreconditionError(absl::StrCat("the store in ", path_, " has format \"",
+                                                        format, "\", which this sluice (format ",
+                                                        kFormat, ") cannot read"));
+    }
+    if (!status.IsNotFound()) {
+      return FromRocks(status, absl::StrCat("read ", kFormatKey, " in ", path_));
+    }
+    constexpr size_t kBatchBytes = 4 << 20;
+    ScopedRead read(kInvocationPrefix);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read.options()));
+    rocksdb::WriteBatch writes;
+    std::string value;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      v1::Invocation invocation;
+      // A record that does not parse is left as it is: reading it reports it.
+      if (!invocation.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) ||
+          invocation.payload().empty()) {
+        continue;
+      }
+      status = PutPayload(invocation, writes);
+      if (status.ok()) status = PutInvocationRecord(invocation, writes, value);
+      if (status.ok() && writes.GetDataSize() >= kBatchBytes) {
+        status = db_->Write(rocksdb::WriteOptions(), &writes);
+        writes.Clear();
+      }
+      if (!status.ok()) return FromRocks(status, absl::StrCat("upgrade the store in ", path_));
+    }
+    if (!it->status().ok()) {
+      return FromRocks(it->status(), absl::StrCat("upgrade the store in ", path_));
+    }
+    status = writes.Put(kFormatKey, kFormat);
+    rocksdb::WriteOptions synced;
+    synced.sync = true;
+    if (status.ok()) status = db_->Write(synced, &writes);
+    return FromRocks(status, absl::StrCat("upgrade the store in ", path_));
+  }
+
   absl::Status Commit(const WriteBatch& batch) override {
     if (absl::Status status = batch.Validate(); !status.ok()) return status;
     if (batch.empty()) return absl::OkStatus();
@@ -237,19 +343,20 @@ class RocksDbStoreImpl final : public RocksDbStore {
           break;
         }
         case WriteBatch::Op::Kind::kPutInvocation:
-          if (!op.invocation->SerializeToString(&value)) {
+        case WriteBatch::Op::Kind::kUpdateInvocation:
+          status = PutInvocationRecord(*op.invocation, writes, value);
+          if (status.IsInvalidArgument()) {
             return absl::InvalidArgumentError(
                 absl::StrCat("invocation ", op.key, " cannot be serialized"));
           }
-          status = writes.Put(InvocationKey(op.key), value);
-          if (status.ok()) {
-            status = IsUnfinished(op.invocation->state()) ? writes.Put(UnfinishedKey(op.key), "")
-                                                          : writes.Delete(UnfinishedKey(op.key));
+          if (status.ok() && op.kind == WriteBatch::Op::Kind::kPutInvocation) {
+            status = PutPayload(*op.invocation, writes);
           }
           break;
         case WriteBatch::Op::Kind::kDeleteInvocation:
           status = writes.Delete(InvocationKey(op.key));
           if (status.ok()) status = writes.Delete(UnfinishedKey(op.key));
+          if (status.ok()) status = writes.Delete(PayloadKey(op.key));
           break;
         case WriteBatch::Op::Kind::kPutIdempotencyKey:
           status = writes.Put(IdempotencyKey(op.key, op.idempotency_key), op.invocation_id);
@@ -335,14 +442,16 @@ class RocksDbStoreImpl final : public RocksDbStore {
       return absl::NotFoundError(absl::StrCat("invocation ", id, " not found"));
     }
     if (!status.ok()) return FromRocks(status, absl::StrCat("read ", key, " in ", path_));
-    return Parse<v1::Invocation>(key, value);
+    return ParseInvocation(rocksdb::ReadOptions(), key, value);
   }
 
   absl::StatusOr<std::vector<v1::Invocation>> ListInvocations(
       const InvocationFilter& filter) override {
     std::vector<v1::Invocation> invocations;
     if (filter.limit == 0) return invocations;
-    ScopedRead read(kInvocationPrefix);
+    // Records and payloads are read from one snapshot, so they agree.
+    rocksdb::ManagedSnapshot snapshot(db_.get());
+    ScopedRead read(kInvocationPrefix, snapshot.snapshot());
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read.options()));
     if (filter.before_id.empty()) {
       it->SeekToLast();
@@ -359,6 +468,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
         continue;
       }
       if (filter.dead_lettered && !invocation->dead_lettered()) continue;
+      if (absl::Status s = LoadPayload(read.options(), *invocation); !s.ok()) return s;
       invocations.push_back(*std::move(invocation));
     }
     if (!it->status().ok()) {
@@ -371,7 +481,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
                                                               size_t limit) override {
     std::vector<v1::Invocation> invocations;
     if (limit == 0) return invocations;
-    ScopedRead read(kInvocationPrefix);
+    rocksdb::ManagedSnapshot snapshot(db_.get());
+    ScopedRead read(kInvocationPrefix, snapshot.snapshot());
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read.options()));
     if (after_id.empty()) {
       it->SeekToFirst();
@@ -381,7 +492,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
       if (it->Valid() && it->key() == after) it->Next();
     }
     for (; it->Valid() && invocations.size() < limit; it->Next()) {
-      absl::StatusOr<v1::Invocation> invocation = Parse<v1::Invocation>(it->key(), it->value());
+      absl::StatusOr<v1::Invocation> invocation =
+          ParseInvocation(read.options(), it->key(), it->value());
       if (!invocation.ok()) return invocation.status();
       invocations.push_back(*std::move(invocation));
     }
@@ -471,7 +583,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
                                                 " names a missing invocation in ", path_));
       }
       if (!status.ok()) return FromRocks(status, absl::StrCat("read ", key, " in ", path_));
-      absl::StatusOr<v1::Invocation> invocation = Parse<v1::Invocation>(key, value);
+      absl::StatusOr<v1::Invocation> invocation = ParseInvocation(read.options(), key, value);
       if (!invocation.ok()) return invocation.status();
       if (!IsUnfinished(invocation->state())) {
         return absl::DataLossError(absl::StrCat("index key ", ToStringView(it->key()),
@@ -483,6 +595,32 @@ class RocksDbStoreImpl final : public RocksDbStore {
   }
 
  private:
+  // ParseInvocation decodes the record stored at `key` and adds its payload,
+  // read with `options` (the snapshot of the record's read, if any).
+  absl::StatusOr<v1::Invocation> ParseInvocation(const rocksdb::ReadOptions& options,
+                                                 const rocksdb::Slice& key,
+                                                 const rocksdb::Slice& value) const {
+    absl::StatusOr<v1::Invocation> invocation = Parse<v1::Invocation>(key, value);
+    if (!invocation.ok()) return invocation.status();
+    if (absl::Status s = LoadPayload(options, *invocation); !s.ok()) return s;
+    return invocation;
+  }
+
+  // LoadPayload sets the payload of `invocation`, parsed from its record,
+  // from p/<id>; a missing key is an empty payload.
+  absl::Status LoadPayload(const rocksdb::ReadOptions& options, v1::Invocation& invocation) const {
+    const std::string key = PayloadKey(invocation.id());
+    // ReadOptions bounded to another prefix would hide the key.
+    rocksdb::ReadOptions point;
+    point.snapshot = options.snapshot;
+    std::string payload;
+    rocksdb::Status status = db_->Get(point, key, &payload);
+    if (status.IsNotFound()) return absl::OkStatus();
+    if (!status.ok()) return FromRocks(status, absl::StrCat("read ", key, " in ", path_));
+    *invocation.mutable_payload() = std::move(payload);
+    return absl::OkStatus();
+  }
+
   // Parse decodes the value stored at `key`; DataLoss naming the key if it
   // is not a valid T.
   template <typename T>
@@ -517,8 +655,10 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> OpenRocksDbStore(const std::string
   rocksdb::DB* db = nullptr;
   rocksdb::Status status = rocksdb::DB::Open(options, path, &db);
   if (!status.ok()) return FromRocks(status, absl::StrCat("open store ", path));
-  return std::make_unique<RocksDbStoreImpl>(path, *std::move(lock),
-                                            std::unique_ptr<rocksdb::DB>(db));
+  auto store =
+      std::make_unique<RocksDbStoreImpl>(path, *std::move(lock), std::unique_ptr<rocksdb::DB>(db));
+  if (absl::Status upgraded = store->UpgradeFormat(); !upgraded.ok()) return upgraded;
+  return store;
 }
 
 bool IsDataDirInUse(const absl::Status& status) {

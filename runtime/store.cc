@@ -37,6 +37,14 @@ void WriteBatch::PutInvocation(std::shared_ptr<const v1::Invocation> invocation)
   ops_.push_back(std::move(op));
 }
 
+void WriteBatch::UpdateInvocation(std::shared_ptr<const v1::Invocation> invocation) {
+  Op op;
+  op.kind = Op::Kind::kUpdateInvocation;
+  op.key = invocation->id();
+  op.invocation = std::move(invocation);
+  ops_.push_back(std::move(op));
+}
+
 void WriteBatch::DeleteInvocation(const std::string& id) {
   Op op;
   op.kind = Op::Kind::kDeleteInvocation;
@@ -92,16 +100,28 @@ void WriteBatch::Append(WriteBatch&& other) {
 }
 
 void WriteBatch::DropSupersededInvocationPuts() {
-  absl::flat_hash_set<absl::string_view> later;  // ids put or deleted further on
+  absl::flat_hash_set<absl::string_view> replaced;  // ids put or deleted further on
+  absl::flat_hash_set<absl::string_view> updated;   // ids updated further on
   std::vector<bool> keep(ops_.size(), true);
   bool dropped = false;
   for (size_t i = ops_.size(); i-- > 0;) {
     const Op& op = ops_[i];
-    if (op.kind != Op::Kind::kPutInvocation && op.kind != Op::Kind::kDeleteInvocation) continue;
-    if (!later.insert(op.key).second && op.kind == Op::Kind::kPutInvocation) {
-      keep[i] = false;
-      dropped = true;
+    switch (op.kind) {
+      case Op::Kind::kPutInvocation:
+        keep[i] = !replaced.contains(op.key);
+        replaced.insert(op.key);
+        break;
+      case Op::Kind::kUpdateInvocation:
+        keep[i] = !replaced.contains(op.key) && !updated.contains(op.key);
+        updated.insert(op.key);
+        break;
+      case Op::Kind::kDeleteInvocation:
+        replaced.insert(op.key);
+        break;
+      default:
+        break;
     }
+    dropped = dropped || !keep[i];
   }
   if (!dropped) return;
   std::vector<Op> kept;
@@ -128,6 +148,7 @@ absl::Status WriteBatch::Validate() const {
         }
         break;
       case Op::Kind::kPutInvocation:
+      case Op::Kind::kUpdateInvocation:
       case Op::Kind::kDeleteInvocation:
         if (op.key.empty()) {
           return absl::InvalidArgumentError(absl::StrCat("write ", i, ": empty invocation id"));

@@ -40,6 +40,7 @@ class WriteBatch {
       kPutFunction,
       kDeleteFunction,
       kPutInvocation,
+      kUpdateInvocation,
       kDeleteInvocation,
       kPutIdempotencyKey,
       kDeleteIdempotencyKey,
@@ -53,8 +54,8 @@ class WriteBatch {
     Table table = Table::kTriggers;  // k*Entry (key is the entry's key)
     std::string value;               // kPutEntry
     v1::Function function;           // kPutFunction
-    // kPutInvocation; shared, so that the engine hands over its snapshot
-    // without a copy. Never null in a kPutInvocation.
+    // k*Invocation; shared, so that the engine hands over its snapshot
+    // without a copy. Never null in a kPutInvocation or kUpdateInvocation.
     std::shared_ptr<const v1::Invocation> invocation;
   };
 
@@ -70,6 +71,12 @@ class WriteBatch {
   void PutInvocation(const v1::Invocation& invocation);
   // The same, sharing `invocation` (not null) instead of copying it.
   void PutInvocation(std::shared_ptr<const v1::Invocation> invocation);
+  // UpdateInvocation replaces the invocation with the same id except its
+  // payload, which stays as stored: `invocation`'s own payload is not
+  // written. For state changes, which never change the payload, so that a
+  // store need not write it again; an invocation not stored yet is stored
+  // with an empty payload. A store rejects the batch if the id is empty.
+  void UpdateInvocation(std::shared_ptr<const v1::Invocation> invocation);
   // DeleteInvocation removes the invocation `id`, if there is one.
   void DeleteInvocation(const std::string& id);
   // PutIdempotencyKey maps (function, key) to invocation `id`, replacing any
@@ -96,10 +103,13 @@ class WriteBatch {
   // synced, the default.
   void set_sync(bool sync) { sync_ = sync; }
   bool sync() const { return sync_; }
-  // DropSupersededInvocationPuts removes every PutInvocation followed, later
-  // in the batch, by a PutInvocation or DeleteInvocation of the same id:
-  // either replaces the whole stored invocation, so the batch leaves a store
-  // exactly as before. The group committer calls it on a merged round, so
+  // DropSupersededInvocationPuts removes every PutInvocation or
+  // UpdateInvocation followed, later in the batch, by a PutInvocation or
+  // DeleteInvocation of the same id (either replaces the whole stored
+  // invocation), and every UpdateInvocation followed by another
+  // UpdateInvocation of the same id; the batch leaves a store exactly as
+  // before. A PutInvocation followed only by updates stays: they keep the
+  // payload it writes. The group committer calls it on a merged round, so
   // that an invocation that started and finished within one round is
   // written once.
   void DropSupersededInvocationPuts();

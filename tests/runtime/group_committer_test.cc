@@ -253,6 +253,32 @@ TEST(WriteBatchTest, DropSupersededInvocationPutsKeepsOnlyWhatDecidesTheOutcome)
   EXPECT_EQ(batch.ops()[3].kind, WriteBatch::Op::Kind::kDeleteIdempotencyKey);
 }
 
+TEST(WriteBatchTest, AnUpdateSupersedesOnlyUpdatesAndIsSupersededByPutsAndDeletes) {
+  auto inv = [](int n, v1::InvocationState state) {
+    v1::Invocation invocation;
+    invocation.set_id(InvocationId(n));
+    invocation.set_state(state);
+    return std::make_shared<const v1::Invocation>(invocation);
+  };
+  WriteBatch batch;
+  batch.PutInvocation(inv(1, v1::PENDING));       // its payload is kept by the updates: kept
+  batch.UpdateInvocation(inv(1, v1::RUNNING));    // updated again below: dropped
+  batch.UpdateInvocation(inv(2, v1::RUNNING));    // replaced by the put below: dropped
+  batch.UpdateInvocation(inv(1, v1::SUCCEEDED));  // the last update of 1: kept
+  batch.PutInvocation(inv(2, v1::PENDING));       // kept
+  batch.UpdateInvocation(inv(3, v1::RUNNING));    // replaced by the delete: dropped
+  batch.DeleteInvocation(InvocationId(3));        // kept
+  batch.DropSupersededInvocationPuts();
+  ASSERT_EQ(batch.size(), 4u);
+  EXPECT_EQ(batch.ops()[0].kind, WriteBatch::Op::Kind::kPutInvocation);
+  EXPECT_EQ(batch.ops()[0].invocation->state(), v1::PENDING);
+  EXPECT_EQ(batch.ops()[1].kind, WriteBatch::Op::Kind::kUpdateInvocation);
+  EXPECT_EQ(batch.ops()[1].invocation->state(), v1::SUCCEEDED);
+  EXPECT_EQ(batch.ops()[2].kind, WriteBatch::Op::Kind::kPutInvocation);
+  EXPECT_EQ(batch.ops()[2].invocation->id(), InvocationId(2));
+  EXPECT_EQ(batch.ops()[3].kind, WriteBatch::Op::Kind::kDeleteInvocation);
+}
+
 // SyncRecordingStore forwards to another Store and records whether each
 // Commit was synced and how often Sync was called. Thread-safe.
 class SyncRecordingStore : public testing::ForwardingStore {

@@ -279,6 +279,79 @@ TYPED_TEST(StoreConformanceTest, DeleteInvocationRemovesIt) {
   EXPECT_THAT(this->Unfinished(), IsEmpty());
 }
 
+TYPED_TEST(StoreConformanceTest, UpdateInvocationReplacesAllButThePayload) {
+  v1::Invocation invocation = MakeInvocation(1, "echo", v1::PENDING);
+  this->PutInvocations({invocation});
+  invocation.set_state(v1::RUNNING);
+  invocation.set_attempt(1);
+  invocation.set_payload("not written");
+  WriteBatch batch;
+  batch.UpdateInvocation(std::make_shared<const v1::Invocation>(invocation));
+  ASSERT_TRUE(this->store_->Commit(batch).ok());
+
+  // Every read returns the updated record with the payload of the put.
+  absl::StatusOr<v1::Invocation> stored = this->store_->GetInvocation(InvocationId(1));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::RUNNING);
+  EXPECT_EQ(stored->attempt(), 1u);
+  EXPECT_EQ(stored->payload(), "payload 1");
+  absl::StatusOr<std::vector<v1::Invocation>> listed = this->store_->ListInvocations({});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].state(), v1::RUNNING);
+  EXPECT_EQ((*listed)[0].payload(), "payload 1");
+  absl::StatusOr<std::vector<v1::Invocation>> scanned = this->store_->ScanInvocations("", 10);
+  ASSERT_TRUE(scanned.ok()) << scanned.status();
+  ASSERT_EQ(scanned->size(), 1u);
+  EXPECT_EQ((*scanned)[0].payload(), "payload 1");
+  std::vector<std::string> payloads;
+  ASSERT_TRUE(this->store_
+                  ->ForEachUnfinished([&](const v1::Invocation& unfinished) {
+                    payloads.push_back(unfinished.payload());
+                  })
+                  .ok());
+  EXPECT_THAT(payloads, ElementsAre("payload 1"));
+
+  // Finished by an update: out of the unfinished index, payload kept.
+  invocation.set_state(v1::SUCCEEDED);
+  invocation.set_output("out");
+  WriteBatch finish;
+  finish.UpdateInvocation(std::make_shared<const v1::Invocation>(invocation));
+  ASSERT_TRUE(this->store_->Commit(finish).ok());
+  stored = this->store_->GetInvocation(InvocationId(1));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::SUCCEEDED);
+  EXPECT_EQ(stored->output(), "out");
+  EXPECT_EQ(stored->payload(), "payload 1");
+  EXPECT_THAT(this->Unfinished(), IsEmpty());
+}
+
+TYPED_TEST(StoreConformanceTest, PutAfterDeleteOrWithoutPayloadLeavesNoOldPayload) {
+  this->PutInvocations(
+      {MakeInvocation(1, "echo", v1::PENDING), MakeInvocation(2, "echo", v1::PENDING)});
+  // A put replaces the payload too, even with an empty one.
+  v1::Invocation empty = MakeInvocation(1, "echo", v1::PENDING);
+  empty.clear_payload();
+  this->PutInvocations({empty});
+  absl::StatusOr<v1::Invocation> stored = this->store_->GetInvocation(InvocationId(1));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->payload(), "");
+
+  // A delete removes the payload: an update of the id afterwards stores
+  // the record without one.
+  WriteBatch remove;
+  remove.DeleteInvocation(InvocationId(2));
+  ASSERT_TRUE(this->store_->Commit(remove).ok());
+  WriteBatch update;
+  update.UpdateInvocation(
+      std::make_shared<const v1::Invocation>(MakeInvocation(2, "echo", v1::RUNNING)));
+  ASSERT_TRUE(this->store_->Commit(update).ok());
+  stored = this->store_->GetInvocation(InvocationId(2));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::RUNNING);
+  EXPECT_EQ(stored->payload(), "");
+}
+
 TYPED_TEST(StoreConformanceTest, ListInvocationsIsNewestFirst) {
   // Inserted out of order: the order comes from the ids.
   this->PutInvocations({MakeInvocation(3, "a", v1::PENDING), MakeInvocation(1, "a", v1::PENDING),
@@ -769,6 +842,113 @@ TEST_F(RocksDbStoreTest, OtherErrorsAreNotDataDirInUse) {
   ASSERT_FALSE(store.ok());
   EXPECT_FALSE(IsDataDirInUse(store.status()));
   EXPECT_THAT(store.status().message(), HasSubstr(file));
+}
+
+// RawDb opens the RocksDB database under a store's path directly, to see
+// or make its keys.
+std::unique_ptr<rocksdb::DB> RawDb(const std::string& path) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status status = rocksdb::DB::Open(options, path, &raw);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  return std::unique_ptr<rocksdb::DB>(raw);
+}
+
+// LogBytes is the size of the write-ahead logs in the RocksDB dir `path`.
+uintmax_t LogBytes(const std::string& path) {
+  uintmax_t bytes = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    if (entry.path().extension() == ".log") bytes += entry.file_size();
+  }
+  return bytes;
+}
+
+TEST_F(RocksDbStoreTest, PayloadIsWrittenOnceUnderItsOwnKey) {
+  constexpr size_t kPayloadBytes = 64 * 1024;
+  v1::Invocation invocation = MakeInvocation(1, "echo", v1::PENDING);
+  invocation.set_payload(std::string(kPayloadBytes, 'x'));
+  invocation.set_output("out");  // a field after the payload is kept
+  {
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(DbPath());
+    ASSERT_TRUE(store.ok()) << store.status();
+    WriteBatch put;
+    put.PutInvocation(invocation);
+    ASSERT_TRUE((*store)->Commit(put).ok());
+    const uintmax_t after_put = LogBytes(DbPath());
+    EXPECT_GE(after_put, kPayloadBytes);
+    // Ten state changes log their records, not the payload again.
+    for (int attempt = 1; attempt <= 10; ++attempt) {
+      invocation.set_state(attempt == 10 ? v1::SUCCEEDED : v1::RUNNING);
+      invocation.set_attempt(attempt);
+      WriteBatch update;
+      update.UpdateInvocation(std::make_shared<const v1::Invocation>(invocation));
+      ASSERT_TRUE((*store)->Commit(update).ok());
+    }
+    EXPECT_LT(LogBytes(DbPath()) - after_put, kPayloadBytes / 4);
+    absl::StatusOr<v1::Invocation> stored = (*store)->GetInvocation(InvocationId(1));
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->SerializeAsString(), invocation.SerializeAsString());
+  }
+  // The layout: the record without the payload, the payload on its own.
+  std::unique_ptr<rocksdb::DB> db = RawDb(DbPath());
+  ASSERT_NE(db, nullptr);
+  std::string value;
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "i/" + InvocationId(1), &value).ok());
+  v1::Invocation record;
+  ASSERT_TRUE(record.ParseFromString(value));
+  EXPECT_EQ(record.payload(), "");
+  EXPECT_EQ(record.state(), v1::SUCCEEDED);
+  EXPECT_EQ(record.output(), "out");
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "p/" + InvocationId(1), &value).ok());
+  EXPECT_EQ(value, invocation.payload());
+}
+
+TEST_F(RocksDbStoreTest, OpeningAStoreOfTheEarlierLayoutMovesPayloadsOutOnce) {
+  v1::Invocation legacy = MakeInvocation(1, "echo", v1::PENDING);
+  legacy.set_output("out");
+  {
+    // The earlier layout: the payload inside the record, no format key.
+    std::unique_ptr<rocksdb::DB> db = RawDb(DbPath());
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), "i/" + legacy.id(), legacy.SerializeAsString()).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "u/" + legacy.id(), "").ok());
+  }
+  for (int open = 0; open < 2; ++open) {  // the second open finds nothing to do
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(DbPath());
+    ASSERT_TRUE(store.ok()) << store.status();
+    absl::StatusOr<v1::Invocation> stored = (*store)->GetInvocation(legacy.id());
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->SerializeAsString(), legacy.SerializeAsString());
+    if (open == 0) {
+      // An update after the upgrade keeps the moved payload.
+      v1::Invocation running = legacy;
+      running.set_state(v1::RUNNING);
+      WriteBatch update;
+      update.UpdateInvocation(std::make_shared<const v1::Invocation>(running));
+      ASSERT_TRUE((*store)->Commit(update).ok());
+      legacy = running;
+    }
+  }
+  std::unique_ptr<rocksdb::DB> db = RawDb(DbPath());
+  ASSERT_NE(db, nullptr);
+  std::string value;
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "m/format", &value).ok());
+  EXPECT_EQ(value, "2");
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "p/" + legacy.id(), &value).ok());
+  EXPECT_EQ(value, "payload 1");
+}
+
+TEST_F(RocksDbStoreTest, AStoreOfALaterFormatIsRefused) {
+  {
+    std::unique_ptr<rocksdb::DB> db = RawDb(DbPath());
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "m/format", "3").ok());
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(DbPath());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr("format \"3\""));
 }
 
 TEST_F(RocksDbStoreTest, CorruptValueIsDataLossNamingTheKey) {
