@@ -436,13 +436,18 @@ class RocksDbStoreImpl final : public RocksDbStore {
 
   absl::StatusOr<v1::Invocation> GetInvocation(const std::string& id) override {
     const std::string key = InvocationKey(id);
+    // The record and its payload are read from one snapshot, so that a
+    // delete between the two reads cannot leave the record without it.
+    rocksdb::ManagedSnapshot snapshot(db_.get());
+    rocksdb::ReadOptions options;
+    options.snapshot = snapshot.snapshot();
     std::string value;
-    rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), key, &value);
+    rocksdb::Status status = db_->Get(options, key, &value);
     if (status.IsNotFound()) {
       return absl::NotFoundError(absl::StrCat("invocation ", id, " not found"));
     }
     if (!status.ok()) return FromRocks(status, absl::StrCat("read ", key, " in ", path_));
-    return ParseInvocation(rocksdb::ReadOptions(), key, value);
+    return ParseInvocation(options, key, value);
   }
 
   absl::StatusOr<std::vector<v1::Invocation>> ListInvocations(
