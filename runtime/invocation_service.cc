@@ -919,12 +919,11 @@ absl::StatusOr<std::vector<v1::Invocation>> InvocationService::List(
   if (!filter.function.empty()) {
     if (absl::Status s = ValidateFunctionName(filter.function, "function"); !s.ok()) return s;
   }
-  absl::StatusOr<std::vector<v1::Invocation>> list = store_->ListInvocations(filter);
+  InvocationFilter without_payloads = filter;
+  without_payloads.with_payloads = false;
+  absl::StatusOr<std::vector<v1::Invocation>> list = store_->ListInvocations(without_payloads);
   if (!list.ok()) return list.status();
-  for (v1::Invocation& inv : *list) {
-    inv.clear_payload();
-    inv.clear_output();
-  }
+  for (v1::Invocation& inv : *list) inv.clear_output();
   return list;
 }
 

@@ -111,6 +111,7 @@ class MemoryStore final : public Store {
       }
       if (filter.dead_lettered && !invocation.dead_lettered()) continue;
       invocations.push_back(invocation);
+      if (!filter.with_payloads) invocations.back().clear_payload();
     }
     return invocations;
   }
@@ -122,6 +123,7 @@ class MemoryStore final : public Store {
     for (auto it = invocations_.upper_bound(after_id);
          it != invocations_.end() && invocations.size() < limit; ++it) {
       invocations.push_back(it->second);
+      invocations.back().clear_payload();
     }
     return invocations;
   }

@@ -473,7 +473,9 @@ class RocksDbStoreImpl final : public RocksDbStore {
         continue;
       }
       if (filter.dead_lettered && !invocation->dead_lettered()) continue;
-      if (absl::Status s = LoadPayload(read.options(), *invocation); !s.ok()) return s;
+      if (filter.with_payloads) {
+        if (absl::Status s = LoadPayload(read.options(), *invocation); !s.ok()) return s;
+      }
       invocations.push_back(*std::move(invocation));
     }
     if (!it->status().ok()) {
@@ -486,8 +488,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
                                                               size_t limit) override {
     std::vector<v1::Invocation> invocations;
     if (limit == 0) return invocations;
-    rocksdb::ManagedSnapshot snapshot(db_.get());
-    ScopedRead read(kInvocationPrefix, snapshot.snapshot());
+    ScopedRead read(kInvocationPrefix);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read.options()));
     if (after_id.empty()) {
       it->SeekToFirst();
@@ -497,8 +498,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
       if (it->Valid() && it->key() == after) it->Next();
     }
     for (; it->Valid() && invocations.size() < limit; it->Next()) {
-      absl::StatusOr<v1::Invocation> invocation =
-          ParseInvocation(read.options(), it->key(), it->value());
+      absl::StatusOr<v1::Invocation> invocation = Parse<v1::Invocation>(it->key(), it->value());
       if (!invocation.ok()) return invocation.status();
       invocations.push_back(*std::move(invocation));
     }

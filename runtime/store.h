@@ -140,6 +140,10 @@ struct InvocationFilter {
   size_t limit = 100;
   // Only dead-lettered invocations.
   bool dead_lettered = false;
+  // Whether the invocations carry their payloads. Without, they come with
+  // empty payloads, and a store that keeps payloads apart skips reading
+  // them.
+  bool with_payloads = true;
 };
 
 // Store is thread-safe: any method may be called from any thread at once.
@@ -175,8 +179,9 @@ class Store {
   // queue.
   virtual absl::Status ForEachUnfinished(const std::function<void(const v1::Invocation&)>& fn) = 0;
   // ScanInvocations returns at most `limit` invocations whose ids sort
-  // strictly after `after_id` (empty: from the oldest), oldest first. Used
-  // by retention GC and redrive.
+  // strictly after `after_id` (empty: from the oldest), oldest first,
+  // without their payloads (empty). Used by retention GC, which decides on
+  // states and times.
   virtual absl::StatusOr<std::vector<v1::Invocation>> ScanInvocations(const std::string& after_id,
                                                                       size_t limit) = 0;
 

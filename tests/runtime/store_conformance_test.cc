@@ -303,7 +303,7 @@ TYPED_TEST(StoreConformanceTest, UpdateInvocationReplacesAllButThePayload) {
   absl::StatusOr<std::vector<v1::Invocation>> scanned = this->store_->ScanInvocations("", 10);
   ASSERT_TRUE(scanned.ok()) << scanned.status();
   ASSERT_EQ(scanned->size(), 1u);
-  EXPECT_EQ((*scanned)[0].payload(), "payload 1");
+  EXPECT_EQ((*scanned)[0].state(), v1::RUNNING);
   std::vector<std::string> payloads;
   ASSERT_TRUE(this->store_
                   ->ForEachUnfinished([&](const v1::Invocation& unfinished) {
@@ -324,6 +324,29 @@ TYPED_TEST(StoreConformanceTest, UpdateInvocationReplacesAllButThePayload) {
   EXPECT_EQ(stored->output(), "out");
   EXPECT_EQ(stored->payload(), "payload 1");
   EXPECT_THAT(this->Unfinished(), IsEmpty());
+}
+
+TYPED_TEST(StoreConformanceTest, ListWithoutPayloadsAndScanLeaveThemOut) {
+  v1::Invocation invocation = MakeInvocation(1, "echo", v1::SUCCEEDED);
+  invocation.set_output("out");
+  this->PutInvocations({invocation});
+  InvocationFilter filter;
+  filter.with_payloads = false;
+  absl::StatusOr<std::vector<v1::Invocation>> listed = this->store_->ListInvocations(filter);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  v1::Invocation without = invocation;
+  without.clear_payload();
+  EXPECT_EQ((*listed)[0].SerializeAsString(), without.SerializeAsString());
+  absl::StatusOr<std::vector<v1::Invocation>> scanned = this->store_->ScanInvocations("", 10);
+  ASSERT_TRUE(scanned.ok()) << scanned.status();
+  ASSERT_EQ(scanned->size(), 1u);
+  EXPECT_EQ((*scanned)[0].SerializeAsString(), without.SerializeAsString());
+  // By default a list carries them.
+  listed = this->store_->ListInvocations({});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].payload(), "payload 1");
 }
 
 TYPED_TEST(StoreConformanceTest, PutAfterDeleteOrWithoutPayloadLeavesNoOldPayload) {
@@ -510,12 +533,13 @@ TYPED_TEST(StoreConformanceTest, ScanInvocationsPagesOldestFirst) {
   EXPECT_THAT(this->Scan("inv_", 1), ElementsAre(InvocationId(1)));
   EXPECT_THAT(this->Scan("inw_", 1), IsEmpty());
 
-  // Whole invocations, as stored.
+  // Invocations as stored, but for their payloads.
   absl::StatusOr<std::vector<v1::Invocation>> first = this->store_->ScanInvocations("", 1);
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_EQ(first->size(), 1u);
-  EXPECT_EQ((*first)[0].SerializeAsString(),
-            MakeInvocation(1, "a", v1::FAILED).SerializeAsString());
+  v1::Invocation expected = MakeInvocation(1, "a", v1::FAILED);
+  expected.clear_payload();
+  EXPECT_EQ((*first)[0].SerializeAsString(), expected.SerializeAsString());
 
   // Deleted invocations are skipped.
   WriteBatch batch;
