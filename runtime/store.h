@@ -110,8 +110,8 @@ class WriteBatch {
   // UpdateInvocation of the same id; the batch leaves a store exactly as
   // before. A PutInvocation followed only by updates stays: they keep the
   // payload it writes. The group committer calls it on a merged round, so
-  // that an invocation that started and finished within one round is
-  // written once.
+  // that an invocation whose state changed several times within one round
+  // has only its last record written.
   void DropSupersededInvocationPuts();
 
   // Validate returns InvalidArgument naming the first malformed write (see
