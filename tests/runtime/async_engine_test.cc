@@ -404,13 +404,22 @@ TEST_F(AsyncEngineTest, RedriveQueuesDeadLettersAgainWithAFreshBudget) {
   both.set_function("fail");
   EXPECT_EQ(service_->Redrive(both).status().code(), absl::StatusCode::kInvalidArgument);
 
-  // One by id.
+  // One by id. Its end is published once the engine has let go of it; a
+  // redrive between the store showing FAILED and that would find it still
+  // in flight, and leave it alone.
+  absl::Notification let_go;
+  const uint64_t subscription =
+      watchers_.Subscribe(failed_ids[0], [&let_go](const v1::Invocation& inv) {
+        if (inv.state() == v1::FAILED) let_go.Notify();  // once: it fails once
+      });
   v1::RedriveRequest one;
   one.set_id(failed_ids[0]);
   auto redriven = service_->Redrive(one);
   ASSERT_TRUE(redriven.ok()) << redriven.status();
   EXPECT_THAT(*redriven, ElementsAre(failed_ids[0]));
   const v1::Invocation again = AwaitState(failed_ids[0], v1::FAILED);
+  EXPECT_TRUE(let_go.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  watchers_.Unsubscribe(failed_ids[0], subscription);
   EXPECT_EQ(again.attempt(), 1u);  // counted afresh
   bool redrive_noted = false;
   for (const auto& change : again.timeline()) {
