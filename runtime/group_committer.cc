@@ -45,6 +45,11 @@ void GroupCommitter::Submit(WriteBatch batch, absl::AnyInvocable<void(absl::Stat
   pending_.push_back(Pending{std::move(batch), std::move(done)});
 }
 
+size_t GroupCommitter::queued() const {
+  absl::MutexLock lock(&mu_);
+  return pending_.size();
+}
+
 absl::Status GroupCommitter::CommitAndWait(WriteBatch batch) {
   absl::Notification committed;
   absl::Status result;

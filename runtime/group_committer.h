@@ -109,6 +109,8 @@ class GroupCommitter {
   uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
   // syncs returns how many commits were synced, plus the Store::Sync calls.
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+  // queued returns how many submitted batches wait for a round.
+  size_t queued() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Pending {
@@ -159,7 +161,7 @@ class GroupCommitter {
   bool unsynced_ = false;  // writes committed since the last sync
   absl::Time last_sync_;   // when the last sync returned
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   // Batches submitted and not yet taken by a round, in submission order.
   std::vector<Pending> pending_ ABSL_GUARDED_BY(mu_);
   // How many of pending_ ask for a sync.

@@ -882,6 +882,11 @@ void InvocationService::MarkDurable(std::shared_ptr<const v1::Invocation> snapsh
   absl::MutexLock lock(&mu_);
   auto it = active_.find(snapshot->id());
   if (it == active_.end()) return;
+  // Every stored change adds to the timeline, so a snapshot whose timeline
+  // is no longer than the committed one's is older: the callback of an end
+  // that a redrive took over (see Requeue).
+  const std::shared_ptr<const v1::Invocation>& committed = it->second.committed;
+  if (committed != nullptr && snapshot->timeline_size() <= committed->timeline_size()) return;
   if (IsTerminal(snapshot->state())) {
     ended = std::move(it->second);
     active_.erase(it);
@@ -1026,13 +1031,23 @@ absl::StatusOr<std::vector<std::string>> InvocationService::Requeue(
   std::vector<v1::Invocation> queued;
   absl::Notification durable;
   absl::Status commit_status;
+  std::vector<Active> taken_over;  // destroyed outside the lock
   {
     absl::MutexLock lock(&mu_);
     WriteBatch batch;
     for (v1::Invocation& inv : records) {
-      // One that is already back in flight (a concurrent redrive) is left
-      // to that redrive.
-      if (active_.contains(inv.id())) continue;
+      if (auto it = active_.find(inv.id()); it != active_.end()) {
+        // One that is already back in flight (a concurrent redrive) is
+        // left to that redrive. One whose stored end is `inv` but whose
+        // commit callback has not let go of it yet is taken over: that
+        // callback's MarkDurable then finds a newer committed snapshot and
+        // leaves the entry alone.
+        const v1::Invocation& live = it->second.record;
+        if (live.state() != inv.state() || live.timeline_size() != inv.timeline_size()) continue;
+        taken_over.push_back(std::move(it->second));
+        it->second = Active{};
+        it->second.committed = std::make_shared<const v1::Invocation>(inv);  // as stored
+      }
       const uint32_t attempts = inv.attempt();
       inv.set_state(v1::PENDING);
       inv.set_attempt(0);

@@ -280,10 +280,13 @@ class InvocationService {
   void OnProgress(const std::string& id, uint32_t attempt, uint32_t percent,
                   const std::string& message) ABSL_LOCKS_EXCLUDED(mu_);
   // MarkDurable records that `snapshot` of its invocation is committed: a
-  // terminal one ends the invocation's Active, another becomes what Get
-  // shows.
+  // terminal one ends the invocation's Active, another becomes its
+  // committed snapshot. A snapshot older than the committed one (the late
+  // callback of an end that Requeue took over) is ignored.
   void MarkDurable(std::shared_ptr<const v1::Invocation> snapshot) ABSL_LOCKS_EXCLUDED(mu_);
-  // Requeue moves dead-lettered `records` back to PENDING and queues them.
+  // Requeue moves dead-lettered `records` (as stored) back to PENDING and
+  // queues them. One still in flight again (a concurrent redrive) is
+  // skipped; one whose stored end's callback has not run yet is not.
   absl::StatusOr<std::vector<std::string>> Requeue(std::vector<v1::Invocation> records);
 
   // Constant after construction.

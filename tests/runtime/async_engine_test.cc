@@ -404,22 +404,13 @@ TEST_F(AsyncEngineTest, RedriveQueuesDeadLettersAgainWithAFreshBudget) {
   both.set_function("fail");
   EXPECT_EQ(service_->Redrive(both).status().code(), absl::StatusCode::kInvalidArgument);
 
-  // One by id. Its end is published once the engine has let go of it; a
-  // redrive between the store showing FAILED and that would find it still
-  // in flight, and leave it alone.
-  absl::Notification let_go;
-  const uint64_t subscription =
-      watchers_.Subscribe(failed_ids[0], [&let_go](const v1::Invocation& inv) {
-        if (inv.state() == v1::FAILED) let_go.Notify();  // once: it fails once
-      });
+  // One by id.
   v1::RedriveRequest one;
   one.set_id(failed_ids[0]);
   auto redriven = service_->Redrive(one);
   ASSERT_TRUE(redriven.ok()) << redriven.status();
   EXPECT_THAT(*redriven, ElementsAre(failed_ids[0]));
   const v1::Invocation again = AwaitState(failed_ids[0], v1::FAILED);
-  EXPECT_TRUE(let_go.WaitForNotificationWithTimeout(absl::Seconds(20)));
-  watchers_.Unsubscribe(failed_ids[0], subscription);
   EXPECT_EQ(again.attempt(), 1u);  // counted afresh
   bool redrive_noted = false;
   for (const auto& change : again.timeline()) {
@@ -444,6 +435,52 @@ TEST_F(AsyncEngineTest, RedriveQueuesDeadLettersAgainWithAFreshBudget) {
   auto nothing = service_->Redrive(none);
   ASSERT_TRUE(nothing.ok());
   EXPECT_TRUE(nothing->empty());
+}
+
+// The store shows an end before its commit's callback has run. A redrive
+// in between must not find the invocation "already queued again".
+TEST_F(AsyncEngineTest, ARedriveRightAfterTheEndIsStoredIsNotTurnedAway) {
+  Deploy("fail", "fail", Retrying(1));
+  auto id = InvokeAsync("fail", "");
+  ASSERT_TRUE(id.ok());
+  // Callbacks run one after another on one thread: holding the RUNNING
+  // state's publication holds the FAILED commit's callback behind it,
+  // while the FAILED state itself is written.
+  absl::Notification running, release;
+  std::atomic<bool> first_run{true};
+  const uint64_t subscription =
+      watchers_.Subscribe(*id, [&running, &release, &first_run](const v1::Invocation& inv) {
+        if (inv.state() != v1::RUNNING || !first_run.exchange(false)) return;
+        running.Notify();
+        release.WaitForNotification();
+      });
+  ASSERT_TRUE(running.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  AwaitState(*id, v1::FAILED);
+
+  absl::StatusOr<std::vector<std::string>> redriven;
+  absl::Notification redrive_returned;
+  std::thread redrive([&] {
+    v1::RedriveRequest request;
+    request.set_id(*id);
+    redriven = service_->Redrive(request);
+    redrive_returned.Notify();
+  });
+  // The redrive's write waits behind the held callbacks; or, turned away,
+  // the redrive returns without writing.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return committer_->queued() > 0 || redrive_returned.HasBeenNotified(); },
+      absl::Seconds(20)));
+  release.Notify();
+  redrive.join();
+  watchers_.Unsubscribe(*id, subscription);
+  ASSERT_TRUE(redriven.ok()) << redriven.status();
+  EXPECT_THAT(*redriven, ElementsAre(*id));
+  // The end's late callback did not drop the redriven invocation: it runs
+  // its fresh attempt and fails again, with both ends in its timeline.
+  const v1::Invocation again = AwaitState(*id, v1::FAILED);
+  EXPECT_EQ(again.attempt(), 1u);
+  EXPECT_THAT(States(again), ElementsAre(v1::PENDING, v1::RUNNING, v1::FAILED, v1::PENDING,
+                                         v1::RUNNING, v1::FAILED));
 }
 
 TEST_F(AsyncEngineTest, RedriveRestartsTheEventAgeClock) {
