@@ -276,7 +276,8 @@ absl::Status RunServer(const ServerOptions& given) {
   if (!manifest_triggers.ok()) return manifest_triggers.status();
 
   StoreProbe store_probe(*metrics);
-  GroupCommitter committer(store->get(), &store_probe, GroupCommitter::kServingCommitDelay);
+  GroupCommitter committer(store->get(), &store_probe, GroupCommitter::kServingCommitDelay,
+                           GroupCommitter::kServingDelayCommits);
   RetentionCollector retention(store->get(), &committer, clock, options.retention, &store_probe);
   WatchHub watchers;
   TimerQueue timers;

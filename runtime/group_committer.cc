@@ -17,10 +17,12 @@ GroupCommitter::GroupCommitter(Store* store) : GroupCommitter(store, nullptr) {}
 GroupCommitter::GroupCommitter(Store* store, StoreProbe* probe)
     : GroupCommitter(store, probe, absl::ZeroDuration()) {}
 
-GroupCommitter::GroupCommitter(Store* store, StoreProbe* probe, absl::Duration commit_delay)
+GroupCommitter::GroupCommitter(Store* store, StoreProbe* probe, absl::Duration commit_delay,
+                               int delay_commits)
     : store_(store),
       probe_(probe),
       commit_delay_(commit_delay),
+      delay_commits_(delay_commits),
       callback_thread_([this] {
         NameThisThread("sluice-commitcb");
         RunCallbacks();
@@ -115,6 +117,10 @@ void GroupCommitter::Run() {
       if (probe_ != nullptr) probe_->OnCommit(end - start, round.size(), merged.sync());
       commits_.fetch_add(1, std::memory_order_relaxed);
       if (status.ok() && merged.sync()) {
+        const absl::Duration took = end - start;
+        synced_commit_average_ = synced_commit_average_ == absl::ZeroDuration()
+                                     ? took
+                                     : (synced_commit_average_ * 3 + took) / 4;
         syncs_.fetch_add(1, std::memory_order_relaxed);
         unsynced_ = false;
         last_sync_ = end;
@@ -130,9 +136,15 @@ void GroupCommitter::Run() {
   }
 }
 
+absl::Duration GroupCommitter::CommitDelay() const {
+  if (delay_commits_ <= 0 || synced_commit_average_ == absl::ZeroDuration()) return commit_delay_;
+  return std::min(commit_delay_, synced_commit_average_ * delay_commits_);
+}
+
 void GroupCommitter::AwaitSiblings() {
-  const absl::Time deadline = absl::Now() + commit_delay_;
-  const absl::Duration lull = commit_delay_ / kLullsPerDelay;
+  const absl::Duration delay = CommitDelay();
+  const absl::Time deadline = absl::Now() + delay;
+  const absl::Duration lull = delay / kLullsPerDelay;
   for (;;) {
     if (SiblingsQueuedOrStopping()) return;
     const absl::Time now = absl::Now();

@@ -47,6 +47,8 @@ class GatedStore : public testing::ForwardingStore {
       commit_sizes_.push_back(batch.size());
       if (commit_sizes_.size() == 1) mu_.AwaitWithTimeout(absl::Condition(&gate_open_), kDeadline);
     }
+    // A slow disk: the time a commit takes is what is simulated here.
+    absl::SleepFor(commit_time_);
     if (!commit_result_.ok()) return commit_result_;
     return inner()->Commit(batch);
   }
@@ -57,6 +59,10 @@ class GatedStore : public testing::ForwardingStore {
     absl::MutexLock lock(&mu_);
     return mu_.AwaitWithTimeout(absl::Condition(this, &GatedStore::FirstCommitStarted), kDeadline);
   }
+
+  // set_commit_time makes every later Commit take at least `time`, as on a
+  // disk that syncs slowly. Call before the first Commit.
+  void set_commit_time(absl::Duration time) { commit_time_ = time; }
 
   void OpenGate() {
     absl::MutexLock lock(&mu_);
@@ -75,6 +81,7 @@ class GatedStore : public testing::ForwardingStore {
   }
 
   const absl::Status commit_result_;
+  absl::Duration commit_time_;  // set before the first Commit
   absl::Mutex mu_;
   bool gate_open_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<size_t> commit_sizes_ ABSL_GUARDED_BY(mu_);
@@ -563,17 +570,28 @@ TEST(GroupCommitterTest, NullProbeIsAllowed) {
 // (1..kCommitSiblings, held behind batch 0 at the gate): the next round
 // that holds a synced batch waits for siblings.
 struct BusyCommitter {
-  explicit BusyCommitter(absl::Duration commit_delay) : committer(&gated, nullptr, commit_delay) {
+  // With `commit_time`, every commit takes that long, and the delay is at
+  // most `delay_commits` times the synced commits' average (if not zero).
+  explicit BusyCommitter(absl::Duration commit_delay, int delay_commits = 0,
+                         absl::Duration commit_time = absl::ZeroDuration())
+      : gated(WithCommitTime(store.get(), commit_time)),
+        committer(gated.get(), nullptr, commit_delay, delay_commits) {
     committer.Submit(BatchFor(0), outcomes.Callback(0));
-    EXPECT_TRUE(gated.WaitForFirstCommit());
+    EXPECT_TRUE(gated->WaitForFirstCommit());
     for (int n = 1; n <= kSiblings; ++n) committer.Submit(BatchFor(n), outcomes.Callback(n));
-    gated.OpenGate();
+    gated->OpenGate();
     EXPECT_TRUE(outcomes.WaitFor(kSiblings + 1));
+  }
+
+  static std::unique_ptr<GatedStore> WithCommitTime(Store* store, absl::Duration commit_time) {
+    auto gated = std::make_unique<GatedStore>(store);
+    gated->set_commit_time(commit_time);
+    return gated;
   }
 
   static constexpr int kSiblings = static_cast<int>(GroupCommitter::kCommitSiblings);
   std::unique_ptr<Store> store = NewMemoryStore();
-  GatedStore gated{store.get()};
+  std::unique_ptr<GatedStore> gated;
   Outcomes outcomes;
   GroupCommitter committer;
 };
@@ -588,7 +606,8 @@ TEST(GroupCommitterTest, ACommitDelayGathersTheCallersOfABusyRound) {
     busy.committer.Submit(BatchFor(n), busy.outcomes.Callback(n));
   }
   ASSERT_TRUE(busy.outcomes.WaitFor(2 * kSiblings + 2));
-  EXPECT_THAT(busy.gated.commit_sizes(), ElementsAre(1u, size_t{kSiblings}, size_t{kSiblings} + 1));
+  EXPECT_THAT(busy.gated->commit_sizes(),
+              ElementsAre(1u, size_t{kSiblings}, size_t{kSiblings} + 1));
   for (int n = 0; n <= 2 * kSiblings + 1; ++n) {
     EXPECT_TRUE(busy.store->GetInvocation(InvocationId(n)).ok()) << n;
   }
@@ -598,7 +617,7 @@ TEST(GroupCommitterTest, ACommitDelayEndsWhenItRunsOut) {
   constexpr int kSiblings = BusyCommitter::kSiblings;
   BusyCommitter busy(absl::Milliseconds(1));
   ASSERT_TRUE(busy.committer.CommitAndWait(BatchFor(kSiblings + 1)).ok());
-  EXPECT_THAT(busy.gated.commit_sizes(), ElementsAre(1u, size_t{kSiblings}, 1u));
+  EXPECT_THAT(busy.gated->commit_sizes(), ElementsAre(1u, size_t{kSiblings}, 1u));
 }
 
 TEST(GroupCommitterTest, ACommitDelayEndsAtALull) {
@@ -612,7 +631,22 @@ TEST(GroupCommitterTest, ACommitDelayEndsAtALull) {
   const absl::Duration waited = absl::Now() - start;
   EXPECT_GE(waited, kLull);
   EXPECT_LT(waited, kDelay);
-  EXPECT_THAT(busy.gated.commit_sizes(), ElementsAre(1u, size_t{kSiblings}, 1u));
+  EXPECT_THAT(busy.gated->commit_sizes(), ElementsAre(1u, size_t{kSiblings}, 1u));
+}
+
+TEST(GroupCommitterTest, ACommitDelayIsBoundedByTheCommitsItSaves) {
+  constexpr int kSiblings = BusyCommitter::kSiblings;
+  constexpr absl::Duration kCommitTime = absl::Milliseconds(40);
+  // The delay alone would wait a lull of kDeadline / kLullsPerDelay; twice
+  // the commit time (and some) is far less.
+  BusyCommitter busy(kDeadline, /*delay_commits=*/2, kCommitTime);
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(busy.committer.CommitAndWait(BatchFor(kSiblings + 1)).ok());
+  const absl::Duration waited = absl::Now() - start;
+  // It still waited: a lull of the shorter delay, then the commit.
+  EXPECT_GE(waited, kCommitTime + 2 * kCommitTime / GroupCommitter::kLullsPerDelay);
+  EXPECT_LT(waited, kDeadline / GroupCommitter::kLullsPerDelay / 4);
+  EXPECT_THAT(busy.gated->commit_sizes(), ElementsAre(1u, size_t{kSiblings}, 1u));
 }
 
 TEST(GroupCommitterTest, ACommitDelayNeverHoldsALoneCaller) {
@@ -630,7 +664,7 @@ TEST(GroupCommitterTest, UnsyncedWritesDoNotWaitForACommitDelay) {
   const absl::Time start = absl::Now();
   ASSERT_TRUE(busy.committer.CommitAndWait(UnsyncedBatchFor(kSiblings + 1)).ok());
   EXPECT_LT(absl::Now() - start, kDeadline / 2);
-  EXPECT_THAT(busy.gated.commit_sizes(), ElementsAre(1u, size_t{kSiblings}, 1u));
+  EXPECT_THAT(busy.gated->commit_sizes(), ElementsAre(1u, size_t{kSiblings}, 1u));
 }
 
 }  // namespace
