@@ -30,16 +30,17 @@ void WriteBatch::PutInvocation(const v1::Invocation& invocation) {
 }
 
 void WriteBatch::PutInvocation(std::shared_ptr<const v1::Invocation> invocation) {
-  Op op;
-  op.kind = Op::Kind::kPutInvocation;
-  op.key = invocation->id();
-  op.invocation = std::move(invocation);
-  ops_.push_back(std::move(op));
+  AddInvocationWrite(Op::Kind::kPutInvocation, std::move(invocation));
 }
 
 void WriteBatch::UpdateInvocation(std::shared_ptr<const v1::Invocation> invocation) {
+  AddInvocationWrite(Op::Kind::kUpdateInvocation, std::move(invocation));
+}
+
+void WriteBatch::AddInvocationWrite(Op::Kind kind,
+                                    std::shared_ptr<const v1::Invocation> invocation) {
   Op op;
-  op.kind = Op::Kind::kUpdateInvocation;
+  op.kind = kind;
   op.key = invocation->id();
   op.invocation = std::move(invocation);
   ops_.push_back(std::move(op));

@@ -123,6 +123,9 @@ class WriteBatch {
   const std::vector<Op>& ops() const { return ops_; }
 
  private:
+  // AddInvocationWrite adds a write of `kind` carrying `invocation`.
+  void AddInvocationWrite(Op::Kind kind, std::shared_ptr<const v1::Invocation> invocation);
+
   std::vector<Op> ops_;
   bool sync_ = true;
 };
