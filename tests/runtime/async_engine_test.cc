@@ -443,9 +443,14 @@ TEST_F(AsyncEngineTest, ARedriveRightAfterTheEndIsStoredIsNotTurnedAway) {
   Deploy("fail", "fail", Retrying(1));
   auto id = InvokeAsync("fail", "");
   ASSERT_TRUE(id.ok());
+  AwaitState(*id, v1::FAILED);
+  // Once this empty commit's callbacks ran, so did the end's: nothing of
+  // the first run is left in flight.
+  ASSERT_TRUE(committer_->CommitAndWait(WriteBatch()).ok());
   // Callbacks run one after another on one thread: holding the RUNNING
   // state's publication holds the FAILED commit's callback behind it,
-  // while the FAILED state itself is written.
+  // while the FAILED state itself is written. Subscribed before the
+  // redrive below queues the run, so the RUNNING cannot be missed.
   absl::Notification running, release;
   std::atomic<bool> first_run{true};
   const uint64_t subscription =
@@ -454,8 +459,13 @@ TEST_F(AsyncEngineTest, ARedriveRightAfterTheEndIsStoredIsNotTurnedAway) {
         running.Notify();
         release.WaitForNotification();
       });
+  v1::RedriveRequest first;
+  first.set_id(*id);
+  auto queued = service_->Redrive(first);
+  ASSERT_TRUE(queued.ok()) << queued.status();
   ASSERT_TRUE(running.WaitForNotificationWithTimeout(absl::Seconds(20)));
-  AwaitState(*id, v1::FAILED);
+  AwaitState(*id, v1::FAILED);  // the redriven run's end, its callback held
+  const uint64_t commits = committer_->commits();
 
   absl::StatusOr<std::vector<std::string>> redriven;
   absl::Notification redrive_returned;
@@ -465,10 +475,14 @@ TEST_F(AsyncEngineTest, ARedriveRightAfterTheEndIsStoredIsNotTurnedAway) {
     redriven = service_->Redrive(request);
     redrive_returned.Notify();
   });
-  // The redrive's write waits behind the held callbacks; or, turned away,
-  // the redrive returns without writing.
+  // The redrive's write is queued, or committed (when the end shared its
+  // round with the RUNNING, that round's callbacks are the held ones), its
+  // callback held; or, turned away, the redrive returns without writing.
   EXPECT_TRUE(testing::WaitFor(
-      [&] { return committer_->queued() > 0 || redrive_returned.HasBeenNotified(); },
+      [&] {
+        return committer_->queued() > 0 || committer_->commits() > commits ||
+               redrive_returned.HasBeenNotified();
+      },
       absl::Seconds(20)));
   release.Notify();
   redrive.join();
@@ -476,11 +490,12 @@ TEST_F(AsyncEngineTest, ARedriveRightAfterTheEndIsStoredIsNotTurnedAway) {
   ASSERT_TRUE(redriven.ok()) << redriven.status();
   EXPECT_THAT(*redriven, ElementsAre(*id));
   // The end's late callback did not drop the redriven invocation: it runs
-  // its fresh attempt and fails again, with both ends in its timeline.
+  // its fresh attempt and fails again, with every end in its timeline.
   const v1::Invocation again = AwaitState(*id, v1::FAILED);
   EXPECT_EQ(again.attempt(), 1u);
-  EXPECT_THAT(States(again), ElementsAre(v1::PENDING, v1::RUNNING, v1::FAILED, v1::PENDING,
-                                         v1::RUNNING, v1::FAILED));
+  EXPECT_THAT(States(again),
+              ElementsAre(v1::PENDING, v1::RUNNING, v1::FAILED, v1::PENDING, v1::RUNNING,
+                          v1::FAILED, v1::PENDING, v1::RUNNING, v1::FAILED));
 }
 
 TEST_F(AsyncEngineTest, RedriveRestartsTheEventAgeClock) {
