@@ -24,6 +24,13 @@ Scenarios (the function each one invokes on the Sluice side):
   async-e2e   InvokeAsync of the worker echo, timed until every
               acknowledged invocation ran: acknowledgements and runs
 The baseline answers Invoke (sync scenarios) or InvokeAsync (async ones).
+
+Before the servers start, the disk under the data directory is measured as
+the store uses it: the median time of a synced append (write, then
+fdatasync) of each payload size, and the bandwidth of large synced appends.
+From these and the baseline's own figures each async row gets the disk's
+ceiling: the highest ratio any server could reach there while storing each
+acknowledged payload durably before answering (see disk_ceiling).
 Each scenario runs at every payload size and concurrency given: concurrency
 C is min(C, 4) connections with C / connections calls outstanding on each.
 """
@@ -246,6 +253,56 @@ def wait_idle(metrics):
         time.sleep(0.01)
 
 
+def synced_append_us(directory, size, count):
+    """The median time, in µs, of appending `size` bytes to a new file in
+    `directory` and fdatasync-ing it, over `count` appends."""
+    path = os.path.join(directory, "disk-probe")
+    block = b"x" * size
+    times = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    try:
+        for _ in range(count):
+            start = time.perf_counter()
+            os.write(fd, block)
+            os.fdatasync(fd)
+            times.append((time.perf_counter() - start) * 1e6)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return statistics.median(times)
+
+
+def measure_disk(directory, payloads):
+    """How the disk under `directory` syncs: {"append_us": {payload: µs},
+    "bytes_per_second": synced bandwidth}. The bandwidth is that of synced
+    2 MiB appends, about what a group commit of many 64 KiB payloads writes."""
+    append_us = {payload: synced_append_us(directory, payload, 200) for payload in payloads}
+    chunk = 2 << 20
+    chunk_us = synced_append_us(directory, chunk, 32)
+    return {"append_us": append_us, "bytes_per_second": chunk / (chunk_us / 1e6)}
+
+
+def disk_ceiling(disk, scenario, payload, concurrency, bare_per_second, bare_p50_us):
+    """The highest ratio the disk allows an async row, for any server that
+    makes each acknowledged payload durable before it answers:
+    - one caller (concurrency 1) waits, per call, for the round trip the
+      bare server takes whole plus at least one synced append of its payload;
+    - C callers can share a sync (group commit), so at most C acknowledgements
+      per synced append, and every payload goes through the log: at most the
+      synced bandwidth / the bytes stored per invocation (the payload; end to
+      end also the echo's output, as long again).
+    Returns None for sync scenarios, which do not wait for the disk."""
+    if not scenario.startswith("async") or not bare_per_second:
+        return None
+    sync_us = disk["append_us"][payload]
+    if concurrency == 1:
+        ceiling = 1e6 / (bare_p50_us + sync_us)
+    else:
+        stored = payload * (2 if scenario == "async-e2e" else 1)
+        ceiling = min(concurrency * 1e6 / sync_us, disk["bytes_per_second"] / stored)
+    return min(1.0, ceiling / bare_per_second)
+
+
 def run_e2e(build, sluice, function, payload, concurrency, duration):
     """Enqueues for `duration` seconds, then waits until all ran; calls/s end to end."""
     metrics = sluice.ports["metrics_port"]
@@ -262,6 +319,10 @@ def run_e2e(build, sluice, function, payload, concurrency, duration):
         time.sleep(0.01)
     report["ok_per_second"] = report["ok"] / (time.time() - start)
     return report
+
+
+def ceiling_text(ceiling):
+    return "-" if ceiling is None else "%.3f" % ceiling
 
 
 def main():
@@ -287,6 +348,10 @@ def main():
     work = tempfile.mkdtemp(prefix="sluice-compare-")
     servers = []
     try:
+        disk = measure_disk(work, payloads)
+        print("disk under the data directory: synced append p50 %s; synced 2 MiB appends %.0f MB/s"
+              % (", ".join("%d B %.0f µs" % (p, us) for p, us in sorted(disk["append_us"].items())),
+                 disk["bytes_per_second"] / 1e6))
         bare = Process([os.path.join(build, "bench", "echo_server"), "--ready-file",
                         os.path.join(work, "bare.ready")],
                        os.path.join(work, "bare.ready"), os.path.join(work, "bare.log"))
@@ -305,8 +370,8 @@ def main():
         sampler = RssSampler(sluice)
 
         rows = []
-        print("%-10s %7s %4s | %10s %10s %7s | %9s %9s %9s | %9s %9s" %
-              ("scenario", "payload", "conc", "bare/s", "sluice/s", "ratio", "bare p50",
+        print("%-10s %7s %4s | %10s %10s %7s %7s | %9s %9s %9s | %9s %9s" %
+              ("scenario", "payload", "conc", "bare/s", "sluice/s", "ratio", "disk", "bare p50",
                "sluice p50", "added", "bare p99", "sluice p99"))
         for scenario in scenarios:
             function = FUNCTION[scenario]
@@ -351,12 +416,16 @@ def main():
                         "errors": errors,
                     }
                     row["added_p50_us"] = row["sluice_p50_us"] - row["bare_p50_us"]
+                    row["disk_ceiling"] = disk_ceiling(disk, scenario, payload, concurrency,
+                                                       row["bare_per_second"],
+                                                       row["bare_p50_us"])
                     if scenario == "async-ack":
                         row["acks_per_fsync"] = med(sluice_runs, "acks_per_fsync")
                     rows.append(row)
-                    print("%-10s %7d %4d | %10.0f %10.0f %7.3f | %9.0f %9.0f %9.0f | %9.0f %9.0f%s"
+                    print("%-10s %7d %4d | %10.0f %10.0f %7.3f %7s | %9.0f %9.0f %9.0f | %9.0f %9.0f%s"
                           % (scenario, payload, concurrency, row["bare_per_second"],
-                             row["sluice_per_second"], row["ratio"], row["bare_p50_us"],
+                             row["sluice_per_second"], row["ratio"],
+                             ceiling_text(row["disk_ceiling"]), row["bare_p50_us"],
                              row["sluice_p50_us"], row["added_p50_us"], row["bare_p99_us"],
                              row["sluice_p99_us"],
                              ("  %.1f acks/fsync" % row["acks_per_fsync"])
@@ -369,14 +438,20 @@ def main():
         if args.markdown:
             with open(args.markdown, "w") as f:
                 f.write("| scenario | payload | concurrency | bare calls/s | sluice calls/s | "
-                        "ratio | bare p50 µs | sluice p50 µs | added p50 µs | sluice p99 µs |\n")
-                f.write("|---|---|---|---|---|---|---|---|---|---|\n")
+                        "ratio | disk ceiling | bare p50 µs | sluice p50 µs | added p50 µs | "
+                        "sluice p99 µs |\n")
+                f.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
                 for r in rows:
-                    f.write("| %s | %d B | %d | %.0f | %.0f | %.3f | %.0f | %.0f | %.0f | %.0f |\n"
+                    f.write("| %s | %d B | %d | %.0f | %.0f | %.3f | %s | %.0f | %.0f | %.0f | %.0f |\n"
                             % (r["scenario"], r["payload"], r["concurrency"],
                                r["bare_per_second"], r["sluice_per_second"], r["ratio"],
-                               r["bare_p50_us"], r["sluice_p50_us"], r["added_p50_us"],
-                               r["sluice_p99_us"]))
+                               ceiling_text(r["disk_ceiling"]), r["bare_p50_us"],
+                               r["sluice_p50_us"], r["added_p50_us"], r["sluice_p99_us"]))
+                f.write("\nThe disk under the data directory: synced append p50 %s; synced "
+                        "2 MiB appends %.0f MB/s.\n"
+                        % (", ".join("%d B %.0f µs" % (p, us)
+                                     for p, us in sorted(disk["append_us"].items())),
+                           disk["bytes_per_second"] / 1e6))
                 f.write("\nResident memory: sluice idle %.1f MiB, loaded (peak) %.1f MiB; "
                         "bare echo idle %.1f MiB.\n" % (idle_rss, loaded_rss, bare_idle_rss))
                 acks = ["%d B, concurrency %d: %.1f" % (r["payload"], r["concurrency"],
@@ -388,12 +463,13 @@ def main():
         if args.csv:
             with open(args.csv, "w") as f:
                 f.write("scenario,payload,concurrency,bare_per_second,sluice_per_second,ratio,"
-                        "bare_p50_us,sluice_p50_us,added_p50_us\n")
+                        "bare_p50_us,sluice_p50_us,added_p50_us,disk_ceiling\n")
                 for r in rows:
-                    f.write("%s,%d,%d,%.1f,%.1f,%.4f,%.1f,%.1f,%.1f\n" %
+                    f.write("%s,%d,%d,%.1f,%.1f,%.4f,%.1f,%.1f,%.1f,%s\n" %
                             (r["scenario"], r["payload"], r["concurrency"],
                              r["bare_per_second"], r["sluice_per_second"], r["ratio"],
-                             r["bare_p50_us"], r["sluice_p50_us"], r["added_p50_us"]))
+                             r["bare_p50_us"], r["sluice_p50_us"], r["added_p50_us"],
+                             "" if r["disk_ceiling"] is None else "%.4f" % r["disk_ceiling"]))
     finally:
         for server in reversed(servers):
             server.stop()

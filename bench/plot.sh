@@ -41,13 +41,14 @@ data="${work}/data.csv"
 # Turns the CSV rows into what gnuplot draws, one line per row:
 #   x position, scenario colour index, x label, ratio, added p50 µs
 # Rows of one scenario sit together, with a gap before the next scenario.
-# Skips the header and blank lines; rejects rows that are not 9 fields.
+# Skips the header and blank lines; rejects rows that are not 9 fields, or
+# 10 (the disk's ceiling last, in runs that measured it).
 awk -F, '
   { sub(/\r$/, "") }
   NR == 1 && $1 == "scenario" { next }
   /^[[:space:]]*$/ { next }
-  NF != 9 {
-    printf "plot.sh: %s line %d: expected 9 fields, got %d\n", FILENAME, NR, NF > "/dev/stderr"
+  NF != 9 && NF != 10 {
+    printf "plot.sh: %s line %d: expected 9 or 10 fields, got %d\n", FILENAME, NR, NF > "/dev/stderr"
     bad = 1
     exit 1
   }
