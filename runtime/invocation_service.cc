@@ -462,6 +462,22 @@ void InvocationService::InvokeAll(
          });
 }
 
+std::shared_ptr<const v1::Invocation> InvocationService::Hold(Active& active,
+                                                              v1::Invocation record) {
+  std::string payload = std::move(*record.mutable_payload());
+  record.clear_payload();
+  active.record = record;  // everything but the payload
+  record.set_payload(std::move(payload));
+  active.whole = std::make_shared<const v1::Invocation>(std::move(record));
+  return active.whole;
+}
+
+v1::Invocation InvocationService::Whole(const Active& active) {
+  v1::Invocation whole = active.record;
+  if (active.whole != nullptr) whole.set_payload(active.whole->payload());
+  return whole;
+}
+
 void InvocationService::Record(std::vector<v1::Invocation> records, WriteBatch batch,
                                absl::AnyInvocable<void(absl::Status)> done) {
   std::vector<std::shared_ptr<const v1::Invocation>> snapshots;
@@ -469,8 +485,8 @@ void InvocationService::Record(std::vector<v1::Invocation> records, WriteBatch b
   {
     absl::MutexLock lock(&mu_);
     for (v1::Invocation& record : records) {
-      active_[record.id()].record = record;
-      snapshots.push_back(std::make_shared<const v1::Invocation>(std::move(record)));
+      const std::string id = record.id();
+      snapshots.push_back(Hold(active_[id], std::move(record)));
     }
   }
   for (const auto& snapshot : snapshots) batch.PutInvocation(snapshot);
@@ -605,7 +621,7 @@ void InvocationService::RunAsync(const std::string& id, const std::string& name)
     request.function_version = function->version();
     request.attempt = attempt;
     request.deadline = deadline;
-    request.payload = active.record.payload();
+    request.payload = active.whole != nullptr ? active.whole->payload() : std::string();
     for (const auto& [key, value] : active.record.metadata())
       request.metadata.emplace_back(key, value);
     request.cancel = cancel;
@@ -736,7 +752,7 @@ void InvocationService::End(const std::string& id, Active& active, v1::Invocatio
       // Delivered from the outbox, written in the same commit as the end.
       internal::CallbackDelivery delivery;
       delivery.set_destination(destination);
-      *delivery.mutable_record() = DestinationRecordOf(active.record, clock_->Now());
+      *delivery.mutable_record() = DestinationRecordOf(Whole(active), clock_->Now());
       delivery.set_traceparent(active.record.traceparent());
       delivery.set_tracestate(active.record.tracestate());
       *delivery.mutable_created_at() = delivery.record().finished_at();
@@ -752,7 +768,7 @@ void InvocationService::End(const std::string& id, Active& active, v1::Invocatio
     }
     if (!destination.empty()) {
       const absl::Time now = clock_->Now();
-      child = NewDestinationInvocation(active.record, destination, NewInvocationId(now), now);
+      child = NewDestinationInvocation(Whole(active), destination, NewInvocationId(now), now);
       // The chained invocation's span: in the parent's trace, linked to it.
       const TraceContext parent = TraceOfRecord(active.record);
       Span link(tracer_, "sluice.destination", SpanKind::kProducer, parent, now);
@@ -769,12 +785,12 @@ void InvocationService::End(const std::string& id, Active& active, v1::Invocatio
       }
       (void)NormalizeRetryPolicy(policy, "spec.retry");
       *child->mutable_retry() = std::move(policy);
-      active_[child->id()].record = *child;
     }
   }
   absl::AnyInvocable<void(absl::Status)> then;
   if (child.has_value()) {
-    auto snapshot = std::make_shared<const v1::Invocation>(*std::move(child));
+    const std::string child_id = child->id();
+    std::shared_ptr<const v1::Invocation> snapshot = Hold(active_[child_id], *std::move(child));
     extra.PutInvocation(snapshot);
     then = [this, child = std::move(snapshot)](absl::Status s) {
       if (s.ok()) {
@@ -798,9 +814,12 @@ void InvocationService::Transition(const std::string& id, Active& active, v1::In
   active.record.set_state(state);
   *active.record.mutable_updated_at() = ToProtoTime(now);
   AppendChange(active.record, state, now, reason);
-  // One copy of the record, shared by the write, the callback and Get. A
-  // state change leaves the payload as stored.
-  auto snapshot = std::make_shared<const v1::Invocation>(active.record);
+  // One copy of the record, shared by the write, the callback and Get,
+  // with the payload, which watchers see in every state. It becomes the
+  // one `whole` copy of the payload. A state change leaves the payload as
+  // stored.
+  auto snapshot = std::make_shared<const v1::Invocation>(Whole(active));
+  active.whole = snapshot;
   WriteBatch batch;
   batch.UpdateInvocation(snapshot);
   batch.Append(std::move(extra));
@@ -846,8 +865,7 @@ absl::Status InvocationService::Recover() {
     const std::string id = inv.id();
     absl::MutexLock lock(&mu_);
     Active& active = active_[id];
-    active.record = std::move(inv);
-    active.committed = std::make_shared<const v1::Invocation>(active.record);  // as stored
+    active.committed = Hold(active, std::move(inv));  // as stored
     if (absl::StatusOr<std::shared_ptr<const v1::Function>> f =
             registry_->GetShared(active.record.function(), active.record.version());
         f.ok()) {
@@ -955,7 +973,7 @@ absl::StatusOr<v1::Invocation> InvocationService::Cancel(const std::string& id) 
             durable.Notify();
           },
           WriteBatch(), /*sync=*/true);
-      snapshot = active.record;
+      snapshot = *active.whole;
     }
   }
   if (snapshot.id().empty()) {
@@ -1028,7 +1046,7 @@ absl::StatusOr<std::vector<std::string>> InvocationService::Redrive(
 absl::StatusOr<std::vector<std::string>> InvocationService::Requeue(
     std::vector<v1::Invocation> records) {
   const absl::Time now = clock_->Now();
-  std::vector<v1::Invocation> queued;
+  std::vector<std::shared_ptr<const v1::Invocation>> queued;
   absl::Notification durable;
   absl::Status commit_status;
   std::vector<Active> taken_over;  // destroyed outside the lock
@@ -1060,9 +1078,9 @@ absl::StatusOr<std::vector<std::string>> InvocationService::Requeue(
       AppendChange(inv, v1::PENDING, now,
                    absl::StrCat("redriven after ", attempts,
                                 " attempts; queued again with a fresh attempt budget"));
-      batch.PutInvocation(inv);
-      active_[inv.id()].record = inv;
-      queued.push_back(inv);
+      const std::string id = inv.id();
+      queued.push_back(Hold(active_[id], std::move(inv)));
+      batch.PutInvocation(queued.back());
     }
     if (queued.empty()) {
       if (records.size() == 1) {
@@ -1079,16 +1097,16 @@ absl::StatusOr<std::vector<std::string>> InvocationService::Requeue(
   durable.WaitForNotification();
   if (!commit_status.ok()) {
     absl::MutexLock lock(&mu_);
-    for (const v1::Invocation& inv : queued) active_.erase(inv.id());
+    for (const auto& inv : queued) active_.erase(inv->id());
     return commit_status;
   }
   std::vector<std::string> ids;
   ids.reserve(queued.size());
-  for (const v1::Invocation& inv : queued) {
-    MarkDurable(std::make_shared<const v1::Invocation>(inv));
-    watchers_->Publish(inv);
-    Enqueue(inv.id(), inv.function(), inv.priority());
-    ids.push_back(inv.id());
+  for (const std::shared_ptr<const v1::Invocation>& inv : queued) {
+    MarkDurable(inv);
+    watchers_->Publish(*inv);
+    Enqueue(inv->id(), inv->function(), inv->priority());
+    ids.push_back(inv->id());
   }
   return ids;
 }

@@ -191,8 +191,16 @@ class InvocationService {
   // Active is an in-flight background invocation: its latest record (ahead
   // of the store until the commit lands), the latest one that is durable,
   // and its running attempt.
+  //
+  // The record leaves the payload out: the payload is kept once, in
+  // `whole`, which is shared with the write that stored it and with the
+  // committed snapshot, so that a queued invocation holds its payload once.
+  // Whole(active) gives the record with its payload.
   struct Active {
-    v1::Invocation record;
+    v1::Invocation record;  // without its payload
+    // The last snapshot made of the invocation with its payload; null
+    // only for an empty Active.
+    std::shared_ptr<const v1::Invocation> whole;
     // The last state stored, as its commit's callback saw it: what progress
     // is published to watchers with. Null until the first commit of the
     // invocation lands. Shared with the write that stored it. (Get reads
@@ -210,6 +218,13 @@ class InvocationService {
     std::string invocation_id;
     std::vector<absl::AnyInvocable<void(absl::StatusOr<AsyncAccepted>)>> waiters;
   };
+
+  // Hold makes `active` the entry of `record`: the payload moves into a new
+  // shared snapshot (set as `whole` and returned) and the record is kept
+  // without it.
+  static std::shared_ptr<const v1::Invocation> Hold(Active& active, v1::Invocation record);
+  // Whole returns `active`'s record with its payload.
+  static v1::Invocation Whole(const Active& active);
 
   struct SyncState;
   struct AttemptOutcome {

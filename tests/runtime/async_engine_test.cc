@@ -219,6 +219,72 @@ TEST_F(AsyncEngineTest, IdempotencyKeyDedupesConcurrentCallersAndRestarts) {
   EXPECT_EQ(InvokeAsyncWith(too_long).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// The engine keeps a queued invocation's payload once, apart from the rest
+// of its record; every state it shows and every attempt it runs still has
+// the payload: watchers, Get, Cancel, retries, and a restarted engine.
+TEST_F(AsyncEngineTest, EveryStateAndEveryAttemptHasThePayload) {
+  Deploy("flaky", "flaky", Retrying(5, /*initial_backoff_ms=*/50));
+  auto id = InvokeAsync("flaky", "2");  // attempts 1 and 2 fail
+  ASSERT_TRUE(id.ok()) << id.status();
+  absl::Mutex mu;
+  std::vector<v1::Invocation> seen;
+  const uint64_t handle = watchers_.Subscribe(*id, [&](const v1::Invocation& inv) {
+    absl::MutexLock lock(&mu);
+    seen.push_back(inv);
+  });
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return !seen.empty() && seen.back().state() == v1::SUCCEEDED;
+      },
+      absl::Seconds(20)));
+  watchers_.Unsubscribe(*id, handle);
+  {
+    absl::MutexLock lock(&mu);
+    // At least attempt 3's RUNNING and the SUCCEEDED: the subscription
+    // came after the invocation was queued and may miss its first states.
+    EXPECT_GE(seen.size(), 2u);
+    for (const v1::Invocation& inv : seen) {
+      EXPECT_EQ(inv.payload(), "2") << v1::InvocationState_Name(inv.state());
+    }
+  }
+  const v1::Invocation done = AwaitState(*id, v1::SUCCEEDED);
+  EXPECT_EQ(done.output(), "ok after 3 attempts");  // each attempt read "2"
+  EXPECT_EQ(done.payload(), "2");
+
+  // A restarted engine runs what waited for a retry with its payload.
+  Deploy("slow-flaky", "flaky", Retrying(5, /*initial_backoff_ms=*/300));
+  auto restarted = InvokeAsync("slow-flaky", "2");
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto inv = service_->Get(*restarted);
+        return inv.ok() && inv->attempt() == 1 && inv->state() == v1::PENDING;
+      },
+      absl::Seconds(20)));
+  StopEngine();
+  StartEngine();
+  ASSERT_TRUE(service_->Recover().ok());
+  const v1::Invocation recovered = AwaitState(*restarted, v1::SUCCEEDED);
+  EXPECT_EQ(recovered.output(), "ok after 3 attempts");  // not 2: attempt 2 read "2"
+  EXPECT_EQ(recovered.payload(), "2");
+
+  // Cancel answers with the invocation whole.
+  Deploy("fail", "fail", Retrying(2, /*initial_backoff_ms=*/60000));
+  auto waiting = InvokeAsync("fail", "kept");
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto inv = service_->Get(*waiting);
+        return inv.ok() && inv->attempt() == 1 && inv->state() == v1::PENDING;
+      },
+      absl::Seconds(20)));
+  auto cancelled = service_->Cancel(*waiting);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), v1::CANCELLED);
+  EXPECT_EQ(cancelled->payload(), "kept");
+}
+
 TEST_F(AsyncEngineTest, GetShowsAStateAsSoonAsListDoes) {
   Deploy("echo", "echo");
   auto id = InvokeAsync("echo", "hello");
