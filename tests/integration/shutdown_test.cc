@@ -68,7 +68,9 @@ TEST_F(ShutdownTest, SigtermDrainsRunningAttemptsAndKeepsTheQueue) {
   ASSERT_NE(server, nullptr);
   DeploySleep(*server);
   std::string running, queued;
-  ASSERT_TRUE(InvokeAsync(*server, "1500", &running).ok());
+  // Long enough that the server is still draining it when the checks
+  // below look, on a machine slowed by other tests.
+  ASSERT_TRUE(InvokeAsync(*server, "5000", &running).ok());
   AwaitState(*server, running, v1::RUNNING);
   ASSERT_TRUE(InvokeAsync(*server, "1", &queued).ok());
 
