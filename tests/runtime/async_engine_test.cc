@@ -252,33 +252,35 @@ TEST_F(AsyncEngineTest, EveryStateAndEveryAttemptHasThePayload) {
   EXPECT_EQ(done.output(), "ok after 3 attempts");  // each attempt read "2"
   EXPECT_EQ(done.payload(), "2");
 
-  // A restarted engine runs what waited for a retry with its payload.
-  Deploy("slow-flaky", "flaky", Retrying(5, /*initial_backoff_ms=*/300));
-  auto restarted = InvokeAsync("slow-flaky", "2");
+  // Waits until `id` failed an attempt and waits for its retry.
+  auto await_retry = [&](const std::string& id) {
+    return testing::WaitFor(
+        [&] {
+          auto inv = service_->Get(id);
+          return inv.ok() && inv->attempt() >= 1 && inv->state() == v1::PENDING;
+        },
+        absl::Seconds(20));
+  };
+
+  // A restarted engine runs what waited for a retry with its payload:
+  // whichever retry the restart comes before, every attempt up to the
+  // sixth must read "5" and fail; one that lost the payload would succeed.
+  Deploy("slow-flaky", "flaky", Retrying(6, /*initial_backoff_ms=*/100));
+  auto restarted = InvokeAsync("slow-flaky", "5");
   ASSERT_TRUE(restarted.ok()) << restarted.status();
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        auto inv = service_->Get(*restarted);
-        return inv.ok() && inv->attempt() == 1 && inv->state() == v1::PENDING;
-      },
-      absl::Seconds(20)));
+  ASSERT_TRUE(await_retry(*restarted));
   StopEngine();
   StartEngine();
   ASSERT_TRUE(service_->Recover().ok());
   const v1::Invocation recovered = AwaitState(*restarted, v1::SUCCEEDED);
-  EXPECT_EQ(recovered.output(), "ok after 3 attempts");  // not 2: attempt 2 read "2"
-  EXPECT_EQ(recovered.payload(), "2");
+  EXPECT_EQ(recovered.output(), "ok after 6 attempts");
+  EXPECT_EQ(recovered.payload(), "5");
 
   // Cancel answers with the invocation whole.
   Deploy("fail", "fail", Retrying(2, /*initial_backoff_ms=*/60000));
   auto waiting = InvokeAsync("fail", "kept");
   ASSERT_TRUE(waiting.ok()) << waiting.status();
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        auto inv = service_->Get(*waiting);
-        return inv.ok() && inv->attempt() == 1 && inv->state() == v1::PENDING;
-      },
-      absl::Seconds(20)));
+  ASSERT_TRUE(await_retry(*waiting));
   auto cancelled = service_->Cancel(*waiting);
   ASSERT_TRUE(cancelled.ok()) << cancelled.status();
   EXPECT_EQ(cancelled->state(), v1::CANCELLED);
